@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from fathom.core.domain.scores import Score
 from fathom.core.domain.tracing import Observation, Trace
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -95,7 +97,7 @@ class SessionSummary:
 
 
 @dataclass(slots=True)
-class Page[T]:
+class Page(Generic[T]):
     items: list[T]
     total: int
 

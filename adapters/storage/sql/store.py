@@ -1,0 +1,322 @@
+"""Record store on SQLAlchemy 2 (async): SQLite embedded, Postgres at scale."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from alembic import command
+from alembic.config import Config
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete, event, insert, select, text
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from fathom.adapters.storage.sql import tables as t
+from fathom.core.domain.access import (
+    ApiKey,
+    ApiKeyScope,
+    Membership,
+    Organization,
+    Project,
+    Role,
+    User,
+)
+from fathom.core.domain.errors import Unavailable
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SqlOptions(BaseModel):
+    """Options of the `sqlite` and `postgres` record adapters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    pool_size: int = 10
+    echo: bool = False
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class _Repository:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def _one(self, statement: Any) -> RowMapping | None:
+        result = await self._uow.connection.execute(statement)
+        return result.mappings().first()
+
+    async def _all(self, statement: Any) -> list[RowMapping]:
+        result = await self._uow.connection.execute(statement)
+        return list(result.mappings().all())
+
+    async def _insert(self, table: Any, values: dict[str, Any]) -> None:
+        await self._uow.connection.execute(insert(table).values(**values))
+
+
+class SqlOrganizationRepository(_Repository):
+    async def get(self, organization_id: str) -> Organization | None:
+        row = await self._one(
+            select(t.organizations).where(t.organizations.c.id == organization_id)
+        )
+        if row is None:
+            return None
+        return Organization(
+            id=row["id"],
+            name=row["name"],
+            created_at=_aware(row["created_at"]),
+            metadata=row["metadata"] or {},
+        )
+
+    async def add(self, organization: Organization) -> None:
+        await self._insert(
+            t.organizations,
+            {
+                "id": organization.id,
+                "name": organization.name,
+                "metadata": organization.metadata,
+                "created_at": organization.created_at,
+            },
+        )
+
+
+def _project(row: RowMapping) -> Project:
+    return Project(
+        id=row["id"],
+        name=row["name"],
+        organization_id=row["organization_id"],
+        created_at=_aware(row["created_at"]),
+        metadata=row["metadata"] or {},
+        retention_days=row["retention_days"],
+    )
+
+
+class SqlProjectRepository(_Repository):
+    async def get(self, project_id: str) -> Project | None:
+        row = await self._one(select(t.projects).where(t.projects.c.id == project_id))
+        return None if row is None else _project(row)
+
+    async def add(self, project: Project) -> None:
+        await self._insert(
+            t.projects,
+            {
+                "id": project.id,
+                "name": project.name,
+                "organization_id": project.organization_id,
+                "metadata": project.metadata,
+                "retention_days": project.retention_days,
+                "created_at": project.created_at,
+            },
+        )
+
+    async def list_for_organization(self, organization_id: str) -> list[Project]:
+        rows = await self._all(
+            select(t.projects)
+            .where(t.projects.c.organization_id == organization_id)
+            .order_by(t.projects.c.created_at)
+        )
+        return [_project(row) for row in rows]
+
+
+class SqlUserRepository(_Repository):
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self._one(select(t.users).where(t.users.c.email == email))
+        if row is None:
+            return None
+        return User(
+            id=row["id"],
+            email=row["email"],
+            name=row["name"],
+            created_at=_aware(row["created_at"]),
+            password_hash=row["password_hash"],
+            admin=row["admin"],
+        )
+
+    async def add(self, user: User) -> None:
+        await self._insert(
+            t.users,
+            {
+                "id": user.id,
+                "email": user.email,
+                "name": user.name,
+                "password_hash": user.password_hash,
+                "admin": user.admin,
+                "created_at": user.created_at,
+            },
+        )
+
+
+class SqlMembershipRepository(_Repository):
+    async def get(self, organization_id: str, user_id: str) -> Membership | None:
+        row = await self._one(
+            select(t.memberships).where(
+                t.memberships.c.organization_id == organization_id,
+                t.memberships.c.user_id == user_id,
+            )
+        )
+        if row is None:
+            return None
+        return Membership(
+            organization_id=row["organization_id"],
+            user_id=row["user_id"],
+            role=Role(row["role"]),
+            created_at=_aware(row["created_at"]),
+        )
+
+    async def add(self, membership: Membership) -> None:
+        await self._insert(
+            t.memberships,
+            {
+                "organization_id": membership.organization_id,
+                "user_id": membership.user_id,
+                "role": membership.role.value,
+                "created_at": membership.created_at,
+            },
+        )
+
+
+def _api_key(row: RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        public_key=row["public_key"],
+        fast_hashed_secret_key=row["fast_hashed_secret_key"],
+        display_secret_key=row["display_secret_key"],
+        scope=ApiKeyScope(row["scope"]),
+        organization_id=row["organization_id"],
+        project_id=row["project_id"],
+        created_at=_aware(row["created_at"]),
+        note=row["note"],
+        expires_at=_aware(row["expires_at"]),
+        last_used_at=_aware(row["last_used_at"]),
+    )
+
+
+class SqlApiKeyRepository(_Repository):
+    async def get_by_fast_hash(self, fast_hashed_secret_key: str) -> ApiKey | None:
+        row = await self._one(
+            select(t.api_keys).where(t.api_keys.c.fast_hashed_secret_key == fast_hashed_secret_key)
+        )
+        return None if row is None else _api_key(row)
+
+    async def get_by_public_key(self, public_key: str) -> ApiKey | None:
+        row = await self._one(select(t.api_keys).where(t.api_keys.c.public_key == public_key))
+        return None if row is None else _api_key(row)
+
+    async def add(self, api_key: ApiKey) -> None:
+        await self._insert(
+            t.api_keys,
+            {
+                "id": api_key.id,
+                "public_key": api_key.public_key,
+                "fast_hashed_secret_key": api_key.fast_hashed_secret_key,
+                "display_secret_key": api_key.display_secret_key,
+                "scope": api_key.scope.value,
+                "organization_id": api_key.organization_id,
+                "project_id": api_key.project_id,
+                "note": api_key.note,
+                "created_at": api_key.created_at,
+                "expires_at": api_key.expires_at,
+                "last_used_at": api_key.last_used_at,
+            },
+        )
+
+    async def list_for_project(self, project_id: str) -> list[ApiKey]:
+        rows = await self._all(
+            select(t.api_keys)
+            .where(t.api_keys.c.project_id == project_id)
+            .order_by(t.api_keys.c.created_at)
+        )
+        return [_api_key(row) for row in rows]
+
+    async def delete(self, api_key_id: str) -> bool:
+        result = await self._uow.connection.execute(
+            delete(t.api_keys).where(t.api_keys.c.id == api_key_id)
+        )
+        return bool(result.rowcount)
+
+
+class SqlUnitOfWork:
+    """One transaction; repositories share its connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self.organizations = SqlOrganizationRepository(self)
+        self.projects = SqlProjectRepository(self)
+        self.users = SqlUserRepository(self)
+        self.memberships = SqlMembershipRepository(self)
+        self.api_keys = SqlApiKeyRepository(self)
+
+    @property
+    def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("unit of work used outside `async with`")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._connection is not None
+        try:
+            await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+        await self.connection.begin()
+
+
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class SqlRecordStore:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not url.startswith("sqlite"):
+            kwargs["pool_size"] = pool_size
+            kwargs["pool_pre_ping"] = True
+        self.engine = create_async_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    async def migrate(self) -> None:
+        def upgrade(connection: Connection) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+        async with self.engine.begin() as connection:
+            await connection.run_sync(upgrade)
+
+    async def ping(self) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise Unavailable(f"record store unreachable: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()

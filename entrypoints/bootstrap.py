@@ -1,0 +1,173 @@
+"""The one place that turns settings into wired objects.
+
+`build_container(settings)` validates the configuration, builds the plugin manager and a
+punq container holding the chosen adapters (as lazily created singletons) and the use
+cases. `Runtime` adds the async lifecycle: migrate, provision, close. An embedding
+service can call either, or construct the use cases with adapters of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pluggy
+import punq
+
+from fathom.adapters.auth.hashing import Sha256SecretHasher
+from fathom.core.domain.errors import ConfigurationError
+from fathom.core.ports.blob import BlobStore
+from fathom.core.ports.queue import JobQueue
+from fathom.core.ports.records import RecordStore
+from fathom.core.ports.security import SecretHasher
+from fathom.core.ports.system import Clock, IdGenerator, SystemClock, UuidGenerator
+from fathom.core.ports.telemetry import TelemetryStore
+from fathom.core.usecases.access import (
+    AuthenticateApiKey,
+    CreateApiKey,
+    CreateOrganization,
+    CreateProject,
+    HeadlessInitRequest,
+    InitializeHeadless,
+    ListProjectsOfKey,
+)
+from fathom.entrypoints.settings import Settings
+from fathom.plugins.adapters import AdapterRegistry
+from fathom.plugins.manager import build_plugin_manager
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Port name in settings -> the Protocol it is registered under.
+PORT_TYPES: dict[str, Any] = {
+    "records": RecordStore,
+    "telemetry": TelemetryStore,
+    "blob": BlobStore,
+    "queue": JobQueue,
+}
+EMBEDDED_KINDS = {"sqlite", "chdb", "local"}
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """Create the data directory, or fail with one line naming the setting."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"FATHOM_DATA_DIR={path}: cannot create the data directory ({exc.strerror})"
+        ) from None
+    if not path.is_dir() or not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise ConfigurationError(f"FATHOM_DATA_DIR={path}: not a readable and writable directory")
+    return path
+
+
+def resolve_salt(settings: Settings) -> str:
+    """The API-key hash salt: configured, or generated once and kept in the data dir."""
+    if settings.salt:
+        return settings.salt
+    salt_file = ensure_data_dir(settings.data_dir) / "salt"
+    if not salt_file.exists():
+        salt_file.write_text(secrets.token_hex(32))
+        salt_file.chmod(0o600)
+    return salt_file.read_text().strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    container: punq.Container
+    plugins: pluggy.PluginManager
+    adapters: AdapterRegistry
+
+    def resolve(self, service: type[T]) -> T:
+        return self.container.resolve(service)
+
+
+def build_container(settings: Settings) -> Wiring:
+    plugins = build_plugin_manager(settings.blocked_plugins)
+    registry = AdapterRegistry([spec for specs in plugins.hook.fathom_adapters() for spec in specs])
+    uses_data_dir = (
+        any(getattr(settings, port).kind in EMBEDDED_KINDS for port in PORT_TYPES)
+        or not settings.salt
+    )
+    if uses_data_dir:
+        ensure_data_dir(settings.data_dir)
+
+    container = punq.Container()
+    container.register(Settings, instance=settings)
+    container.register(pluggy.PluginManager, instance=plugins)
+    container.register(Clock, instance=SystemClock())
+    container.register(IdGenerator, instance=UuidGenerator())
+    container.register(SecretHasher, instance=Sha256SecretHasher(resolve_salt(settings)))
+
+    for port, service in PORT_TYPES.items():
+        adapter = getattr(settings, port)
+        # Validate now so a misspelt option fails at start-up; construct on first use so a
+        # CLI command that needs only the records never starts the telemetry engine.
+        registry.validate(port, adapter.kind, adapter.options())
+        container.register(
+            service,
+            factory=_lazy(registry, port, adapter.kind, adapter.options(), settings),
+            scope=punq.Scope.singleton,
+        )
+
+    container.register(
+        AuthenticateApiKey,
+        scope=punq.Scope.singleton,
+        ttl_seconds=settings.api_key_cache_ttl_seconds,
+    )
+    for use_case in (
+        CreateOrganization,
+        CreateProject,
+        CreateApiKey,
+        InitializeHeadless,
+        ListProjectsOfKey,
+    ):
+        container.register(use_case, scope=punq.Scope.singleton)
+    return Wiring(container, plugins, registry)
+
+
+def _lazy(
+    registry: AdapterRegistry, port: str, kind: str, options: dict[str, Any], settings: Settings
+) -> Any:
+    def build() -> Any:
+        return registry.build(port, kind, options, settings)
+
+    return build
+
+
+class Runtime:
+    """A wired Fathom with its lifecycle: `await start()` before use, `await stop()` after."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.wiring = build_container(settings)
+        self._started: list[Any] = []
+
+    def resolve(self, service: type[T]) -> T:
+        return self.wiring.resolve(service)
+
+    async def migrate(self) -> None:
+        await self.resolve(RecordStore).migrate()
+
+    async def start(self, *, telemetry: bool = True) -> None:
+        records = self.resolve(RecordStore)
+        self._started.append(records)
+        await records.migrate()
+        init = self.settings.init
+        await self.resolve(InitializeHeadless)(HeadlessInitRequest(**init.model_dump()))
+        if telemetry:
+            store = self.resolve(TelemetryStore)
+            self._started.append(store)
+            await store.migrate()
+
+    async def stop(self) -> None:
+        while self._started:
+            adapter = self._started.pop()
+            try:
+                await adapter.close()
+            except Exception:  # closing must go on for the others
+                log.exception("closing %s failed", type(adapter).__name__)

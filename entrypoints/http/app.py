@@ -1,0 +1,52 @@
+"""The aiohttp application: every public route is registered here, in one read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from fathom.entrypoints.bootstrap import Runtime
+from fathom.entrypoints.http import context
+from fathom.entrypoints.http.errors import error_middleware
+from fathom.entrypoints.http.routes import health, projects
+
+log = logging.getLogger("fathom.http")
+
+ROUTE_MODULES = (health, projects)
+
+
+def create_app(runtime: Runtime, *, start_runtime: bool = True) -> web.Application:
+    """Build the web app. With `start_runtime` the app migrates and provisions on start-up
+    and closes the adapters on shutdown; pass False when the caller manages the runtime."""
+    settings = runtime.settings
+    # The app-wide cap is the largest route limit; each route then applies its own.
+    limit = max(
+        settings.max_body_bytes, settings.max_ingestion_body_bytes, settings.max_otlp_body_bytes
+    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=limit)
+    context.install(app, runtime)
+    for module in ROUTE_MODULES:
+        app.add_routes(module.routes)
+    if start_runtime:
+        app.on_startup.append(_start(runtime))
+        app.on_cleanup.append(_stop(runtime))
+    return app
+
+
+Signal = Callable[[web.Application], Awaitable[None]]
+
+
+def _start(runtime: Runtime) -> Signal:
+    async def on_startup(_app: web.Application) -> None:
+        await runtime.start()
+
+    return on_startup
+
+
+def _stop(runtime: Runtime) -> Signal:
+    async def on_cleanup(_app: web.Application) -> None:
+        await runtime.stop()
+
+    return on_cleanup

@@ -1,0 +1,1 @@
+"""One module per public API area; each exposes `routes: web.RouteTableDef`."""

@@ -1,0 +1,54 @@
+"""The worker: consumes the job queue and hands each job kind to its use case."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from fathom.core.ports.queue import Job, JobQueue
+from fathom.entrypoints.bootstrap import Runtime
+
+log = logging.getLogger("fathom.worker")
+
+JobKindHandler = Callable[[list[Job]], Awaitable[None]]
+
+
+def job_handlers(runtime: Runtime) -> dict[str, JobKindHandler]:
+    """Job kind -> the use case that processes a batch of such jobs."""
+    return {}
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, *, batch_size: int = 200) -> None:
+        self._runtime = runtime
+        self._batch_size = batch_size
+        self._handlers = job_handlers(runtime)
+        self._task: asyncio.Task[None] | None = None
+
+    async def _dispatch(self, jobs: list[Job]) -> None:
+        by_kind: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_kind[job.kind].append(job)
+        for kind, batch in by_kind.items():
+            handler = self._handlers.get(kind)
+            if handler is None:
+                # Raising keeps the jobs for a newer worker that knows the kind.
+                raise LookupError(f"no handler for job kind {kind!r}")
+            await handler(batch)
+
+    def start(self) -> None:
+        queue = self._runtime.resolve(JobQueue)
+        self._task = asyncio.create_task(
+            queue.consume(self._dispatch, batch_size=self._batch_size), name="fathom-worker"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
