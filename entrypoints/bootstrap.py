@@ -19,12 +19,14 @@ import pluggy
 import punq
 
 from fathom.adapters.auth.hashing import Sha256SecretHasher
+from fathom.adapters.blob.codec import OrjsonCodec
+from fathom.adapters.llm.tokenizer import TiktokenCounter
 from fathom.core.domain.errors import ConfigurationError
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.queue import JobQueue
 from fathom.core.ports.records import RecordStore
 from fathom.core.ports.security import SecretHasher
-from fathom.core.ports.system import Clock, IdGenerator, SystemClock, UuidGenerator
+from fathom.core.ports.system import Clock, IdGenerator, JsonCodec, SystemClock, UuidGenerator
 from fathom.core.ports.telemetry import TelemetryStore
 from fathom.core.usecases.access import (
     AuthenticateApiKey,
@@ -35,6 +37,22 @@ from fathom.core.usecases.access import (
     InitializeHeadless,
     ListProjectsOfKey,
 )
+from fathom.core.usecases.ingestion import (
+    AcceptIngestionBatch,
+    AcceptOtlpSpans,
+    AcceptScores,
+    DurableBatchWriter,
+    ObservationPricer,
+    ProcessIngestionJobs,
+)
+from fathom.core.usecases.models import (
+    CreateModel,
+    DeleteModel,
+    GetModel,
+    ListModels,
+    ModelCatalog,
+)
+from fathom.core.usecases.pricing import PriceObservations
 from fathom.entrypoints.settings import Settings
 from fathom.plugins.adapters import AdapterRegistry
 from fathom.plugins.manager import build_plugin_manager
@@ -114,6 +132,48 @@ def build_container(settings: Settings) -> Wiring:
             scope=punq.Scope.singleton,
         )
 
+    container.register(JsonCodec, instance=OrjsonCodec())
+    container.register(
+        DurableBatchWriter,
+        factory=lambda: DurableBatchWriter(
+            container.resolve(BlobStore),
+            container.resolve(JobQueue),
+            container.resolve(JsonCodec),
+            container.resolve(Clock),
+            container.resolve(IdGenerator),
+            maskers=_collect(plugins.hook.fathom_maskers(settings=settings)),
+        ),
+        scope=punq.Scope.singleton,
+    )
+    builtin_models = _collect(plugins.hook.fathom_model_definitions())
+    container.register(
+        ModelCatalog,
+        factory=lambda: ModelCatalog(
+            container.resolve(RecordStore), container.resolve(Clock), builtin_models
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        ObservationPricer,
+        factory=lambda: (
+            plugins.hook.fathom_model_price_resolver(settings=settings)
+            or PriceObservations(container.resolve(ModelCatalog), TiktokenCounter())
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        ProcessIngestionJobs,
+        factory=lambda: ProcessIngestionJobs(
+            container.resolve(BlobStore),
+            container.resolve(TelemetryStore),
+            container.resolve(JsonCodec),
+            container.resolve(Clock),
+            pricer=container.resolve(ObservationPricer),
+            enrichers=_collect(plugins.hook.fathom_enrichers(settings=settings)),
+            exporters=_collect(plugins.hook.fathom_exporters(settings=settings)),
+        ),
+        scope=punq.Scope.singleton,
+    )
     container.register(
         AuthenticateApiKey,
         scope=punq.Scope.singleton,
@@ -125,9 +185,21 @@ def build_container(settings: Settings) -> Wiring:
         CreateApiKey,
         InitializeHeadless,
         ListProjectsOfKey,
+        AcceptIngestionBatch,
+        AcceptOtlpSpans,
+        AcceptScores,
+        CreateModel,
+        ListModels,
+        GetModel,
+        DeleteModel,
     ):
         container.register(use_case, scope=punq.Scope.singleton)
     return Wiring(container, plugins, registry)
+
+
+def _collect(results: list[list[Any]]) -> list[Any]:
+    """Flatten the lists a registration hook returned, one per plugin."""
+    return [item for result in results for item in (result or [])]
 
 
 def _lazy(
@@ -163,11 +235,18 @@ class Runtime:
             store = self.resolve(TelemetryStore)
             self._started.append(store)
             await store.migrate()
+            for service in (BlobStore, JobQueue):
+                adapter = self.resolve(service)
+                self._started.append(adapter)
+                await adapter.ping()
 
     async def stop(self) -> None:
         while self._started:
             adapter = self._started.pop()
+            close = getattr(adapter, "close", None)
+            if close is None:
+                continue
             try:
-                await adapter.close()
+                await close()
             except Exception:  # closing must go on for the others
                 log.exception("closing %s failed", type(adapter).__name__)

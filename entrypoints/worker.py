@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from fathom.core.ports.queue import Job, JobQueue
+from fathom.core.usecases.ingestion import INGESTION_JOB, ProcessIngestionJobs
 from fathom.entrypoints.bootstrap import Runtime
 
 log = logging.getLogger("fathom.worker")
@@ -17,7 +18,7 @@ JobKindHandler = Callable[[list[Job]], Awaitable[None]]
 
 def job_handlers(runtime: Runtime) -> dict[str, JobKindHandler]:
     """Job kind -> the use case that processes a batch of such jobs."""
-    return {}
+    return {INGESTION_JOB: runtime.resolve(ProcessIngestionJobs)}
 
 
 class Worker:

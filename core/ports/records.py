@@ -1,4 +1,4 @@
-"""Record storage: relational data (tenancy, keys, prompts, datasets, configs).
+"""Record storage: relational data (tenancy, keys, models, prompts, datasets, configs).
 
 Use cases open a unit of work, use its repositories and commit. Adapters live in
 `fathom.adapters.storage.sql`.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol, Self
 
 from fathom.core.domain.access import ApiKey, Membership, Organization, Project, User
+from fathom.core.domain.pricing import Model
 
 
 class OrganizationRepository(Protocol):
@@ -40,12 +41,30 @@ class ApiKeyRepository(Protocol):
     async def delete(self, api_key_id: str) -> bool: ...
 
 
+class ModelRepository(Protocol):
+    """A project's own model definitions; the built-in ones are never stored here."""
+
+    async def get(self, project_id: str, model_id: str) -> Model | None: ...
+    async def get_by_name(self, project_id: str, model_name: str) -> Model | None: ...
+    async def add(self, model: Model) -> None:
+        """`model.project_id` must be set."""
+        ...
+
+    async def list_for_project(self, project_id: str) -> list[Model]: ...
+    async def list_all(self) -> list[Model]:
+        """Every project's models: what the pricing catalog matches against."""
+        ...
+
+    async def delete(self, project_id: str, model_id: str) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     organizations: OrganizationRepository
     projects: ProjectRepository
     users: UserRepository
     memberships: MembershipRepository
     api_keys: ApiKeyRepository
+    models: ModelRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None:

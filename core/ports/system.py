@@ -27,3 +27,11 @@ class SystemClock:
 class UuidGenerator:
     def new_id(self) -> str:
         return str(uuid.uuid4())
+
+
+class JsonCodec(Protocol):
+    """JSON to and from bytes; adapters pick a fast implementation."""
+
+    def dumps(self, value: object) -> bytes: ...
+
+    def loads(self, data: bytes) -> object: ...

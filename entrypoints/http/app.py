@@ -10,11 +10,19 @@ from aiohttp import web
 from fathom.entrypoints.bootstrap import Runtime
 from fathom.entrypoints.http import context
 from fathom.entrypoints.http.errors import error_middleware
-from fathom.entrypoints.http.routes import health, projects
+from fathom.entrypoints.http.routes import (
+    health,
+    ingestion,
+    models,
+    observations,
+    projects,
+    scores,
+    traces,
+)
 
 log = logging.getLogger("fathom.http")
 
-ROUTE_MODULES = (health, projects)
+ROUTE_MODULES = (health, projects, ingestion, traces, observations, scores, models)
 
 
 def create_app(runtime: Runtime, *, start_runtime: bool = True) -> web.Application:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,14 @@ from fathom.core.domain.access import (
     Project,
     Role,
     User,
+)
+from fathom.core.domain.pricing import (
+    AttributeSource,
+    Model,
+    PricingTier,
+    PricingTierAttributeCondition,
+    PricingTierCondition,
+    PricingTierOperator,
 )
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -118,3 +127,95 @@ async def test_users_and_memberships(store: SqlRecordStore) -> None:
         assert await uow.users.get_by_email("a@example.com") == user
         assert await uow.memberships.get("o1", "u1") == Membership("o1", "u1", Role.ADMIN, NOW)
         assert await uow.memberships.get("o1", "nobody") is None
+
+
+def custom_model(model_id: str = "m1", project_id: str = "p1", name: str = "my-gpt") -> Model:
+    return Model(
+        id=model_id,
+        project_id=project_id,
+        model_name=name,
+        match_pattern=f"(?i)^{name}$",
+        start_date=datetime(2025, 1, 1, tzinfo=UTC),
+        unit="TOKENS",
+        tokenizer_id="openai",
+        tokenizer_config={"tokenizerModel": "gpt-4o", "tokensPerMessage": 3},
+        pricing_tiers=(
+            PricingTier(f"{model_id}-default", "Standard", True, 0, (), {"input": Decimal("1E-7")}),
+            PricingTier(
+                f"{model_id}-large",
+                "Large",
+                False,
+                1,
+                (
+                    PricingTierCondition("^input", PricingTierOperator.GT, 200_000, False),
+                    PricingTierAttributeCondition(
+                        AttributeSource.MODEL_PARAMETERS, "service_tier", ("fast", "priority")
+                    ),
+                ),
+                {"input": Decimal("0.0000025")},
+            ),
+        ),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def test_models_round_trip_with_exact_prices_and_tiers(store: SqlRecordStore) -> None:
+    await seed(store)
+    model = custom_model()
+    async with store.unit_of_work() as uow:
+        await uow.models.add(model)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        found = await uow.models.get("p1", "m1")
+        by_name = await uow.models.get_by_name("p1", "my-gpt")
+        assert await uow.models.get("p2", "m1") is None  # another project's model is invisible
+        assert await uow.models.get_by_name("p2", "my-gpt") is None
+    assert found == model == by_name
+    assert found is not None
+    assert found.pricing_tiers[0].prices["input"] == Decimal("0.0000001")
+    assert found.pricing_tiers[1].conditions == model.pricing_tiers[1].conditions
+
+
+async def test_models_listed_per_project_and_all(store: SqlRecordStore) -> None:
+    await seed(store)
+    async with store.unit_of_work() as uow:
+        await uow.models.add(custom_model("m1", "p1", "a"))
+        await uow.models.add(custom_model("m2", "p2", "b"))
+        await uow.models.add(custom_model("m3", "p1", "c"))
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert [m.id for m in await uow.models.list_for_project("p1")] == ["m1", "m3"]
+        assert sorted(m.id for m in await uow.models.list_all()) == ["m1", "m2", "m3"]
+
+
+async def test_model_delete_is_scoped_to_its_project(store: SqlRecordStore) -> None:
+    await seed(store)
+    async with store.unit_of_work() as uow:
+        await uow.models.add(custom_model())
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.models.delete("p2", "m1") is False
+        assert await uow.models.delete("p1", "m1") is True
+        assert await uow.models.delete("p1", "m1") is False
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.models.list_all() == []
+
+
+async def test_model_without_optional_fields(store: SqlRecordStore) -> None:
+    await seed(store)
+    model = Model(
+        "m9",
+        "flat",
+        "flat",
+        project_id="p1",
+        pricing_tiers=(PricingTier("t", "Standard", True, 0, (), {"total": Decimal(1)}),),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    async with store.unit_of_work() as uow:
+        await uow.models.add(model)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.models.get("p1", "m9") == model

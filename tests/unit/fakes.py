@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from fathom.core.domain.access import ApiKey, Membership, Organization, Project, User
+from fathom.core.domain.pricing import Model
 
 
 class FakeClock:
@@ -92,6 +93,41 @@ class FakeApiKeys(_Table):
         return self.store.pop(api_key_id, None) is not None
 
 
+class FakeModels(_Table):
+    list_calls = 0  # how often the catalog actually went to the store
+
+    async def get(self, project_id: str, model_id: str) -> Model | None:
+        model = self.store.get(model_id)
+        return model if model is not None and model.project_id == project_id else None
+
+    async def get_by_name(self, project_id: str, model_name: str) -> Model | None:
+        return next(
+            (
+                m
+                for m in self.store.values()
+                if m.project_id == project_id and m.model_name == model_name
+            ),
+            None,
+        )
+
+    async def add(self, model: Model) -> None:
+        assert model.project_id is not None, "built-in models are not stored"
+        self.store[model.id] = model
+
+    async def list_for_project(self, project_id: str) -> list[Model]:
+        return [m for m in self.store.values() if m.project_id == project_id]
+
+    async def list_all(self) -> list[Model]:
+        FakeModels.list_calls += 1
+        return list(self.store.values())
+
+    async def delete(self, project_id: str, model_id: str) -> bool:
+        if await self.get(project_id, model_id) is None:
+            return False
+        del self.store[model_id]
+        return True
+
+
 class FakeUnitOfWork:
     """Copies the tables on enter and publishes them on commit, like a transaction."""
 
@@ -105,6 +141,7 @@ class FakeUnitOfWork:
         self.users = FakeUsers(self._work["users"])
         self.memberships = FakeMemberships(self._work["memberships"])
         self.api_keys = FakeApiKeys(self._work["api_keys"])
+        self.models = FakeModels(self._work["models"])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -119,7 +156,15 @@ class FakeUnitOfWork:
 class InMemoryRecordStore:
     def __init__(self) -> None:
         self.db: dict[str, dict[Any, Any]] = {
-            name: {} for name in ("organizations", "projects", "users", "memberships", "api_keys")
+            name: {}
+            for name in (
+                "organizations",
+                "projects",
+                "users",
+                "memberships",
+                "api_keys",
+                "models",
+            )
         }
 
     def unit_of_work(self) -> FakeUnitOfWork:

@@ -24,6 +24,8 @@ from fathom.core.domain.access import (
     User,
 )
 from fathom.core.domain.errors import Unavailable
+from fathom.core.domain.pricing import Model, PricingTier
+from fathom.core.usecases.models import condition_to_json, tier_from_json
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -242,6 +244,91 @@ class SqlApiKeyRepository(_Repository):
         return bool(result.rowcount)
 
 
+def _tier_record(tier: PricingTier) -> dict[str, Any]:
+    return {
+        "id": tier.id,
+        "name": tier.name,
+        "isDefault": tier.is_default,
+        "priority": tier.priority,
+        "conditions": [condition_to_json(condition) for condition in tier.conditions],
+        # Strings, not JSON numbers: a float would round the price on the way through.
+        "prices": {key: str(price) for key, price in tier.prices.items()},
+    }
+
+
+def _model(row: RowMapping) -> Model:
+    return Model(
+        id=row["id"],
+        project_id=row["project_id"],
+        model_name=row["model_name"],
+        match_pattern=row["match_pattern"],
+        start_date=_aware(row["start_date"]),
+        unit=row["unit"],
+        tokenizer_id=row["tokenizer_id"],
+        tokenizer_config=row["tokenizer_config"],
+        pricing_tiers=tuple(tier_from_json(raw) for raw in row["pricing_tiers"] or ()),
+        created_at=_aware(row["created_at"]),
+        updated_at=_aware(row["updated_at"]),
+    )
+
+
+class SqlModelRepository(_Repository):
+    async def get(self, project_id: str, model_id: str) -> Model | None:
+        row = await self._one(
+            select(t.models).where(t.models.c.project_id == project_id, t.models.c.id == model_id)
+        )
+        return None if row is None else _model(row)
+
+    async def get_by_name(self, project_id: str, model_name: str) -> Model | None:
+        row = await self._one(
+            select(t.models)
+            .where(t.models.c.project_id == project_id, t.models.c.model_name == model_name)
+            .limit(1)
+        )
+        return None if row is None else _model(row)
+
+    async def add(self, model: Model) -> None:
+        if model.project_id is None:
+            raise ValueError("built-in models are not stored; give the model a project_id")
+        created_at = model.created_at or datetime.now(UTC)
+        await self._insert(
+            t.models,
+            {
+                "id": model.id,
+                "project_id": model.project_id,
+                "model_name": model.model_name,
+                "match_pattern": model.match_pattern,
+                "start_date": model.start_date,
+                "unit": model.unit,
+                "tokenizer_id": model.tokenizer_id,
+                "tokenizer_config": (
+                    dict(model.tokenizer_config) if model.tokenizer_config is not None else None
+                ),
+                "pricing_tiers": [_tier_record(tier) for tier in model.pricing_tiers],
+                "created_at": created_at,
+                "updated_at": model.updated_at or created_at,
+            },
+        )
+
+    async def list_for_project(self, project_id: str) -> list[Model]:
+        rows = await self._all(
+            select(t.models)
+            .where(t.models.c.project_id == project_id)
+            .order_by(t.models.c.created_at, t.models.c.id)
+        )
+        return [_model(row) for row in rows]
+
+    async def list_all(self) -> list[Model]:
+        rows = await self._all(select(t.models).order_by(t.models.c.created_at, t.models.c.id))
+        return [_model(row) for row in rows]
+
+    async def delete(self, project_id: str, model_id: str) -> bool:
+        result = await self._uow.connection.execute(
+            delete(t.models).where(t.models.c.project_id == project_id, t.models.c.id == model_id)
+        )
+        return bool(result.rowcount)
+
+
 class SqlUnitOfWork:
     """One transaction; repositories share its connection."""
 
@@ -253,6 +340,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self)
         self.memberships = SqlMembershipRepository(self)
         self.api_keys = SqlApiKeyRepository(self)
+        self.models = SqlModelRepository(self)
 
     @property
     def connection(self) -> AsyncConnection:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -95,4 +96,29 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+# A project's own model definitions (built-ins come from the bundled price table). Tiers with
+# their conditions and prices live in one JSON column: they are always read and written with
+# the model, and prices are stored as decimal strings so they stay exact on every engine.
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column(
+        "project_id",
+        String(255),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("model_name", String(255), nullable=False),
+    Column("match_pattern", Text, nullable=False),
+    Column("start_date", DateTime(timezone=True), nullable=True),
+    Column("unit", String(32), nullable=True),
+    Column("tokenizer_id", String(64), nullable=True),
+    Column("tokenizer_config", JSON, nullable=True),
+    Column("pricing_tiers", JSON, nullable=False, default=list),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_models_project_id_model_name", "project_id", "model_name"),
 )

@@ -1,0 +1,296 @@
+"""Ingestion: accept batches durably on the web side, merge and write them in the worker.
+
+Web side (every path: legacy batch, OTLP, scores): validate → mask → write the events to
+the blob store → enqueue one job → answer. Nothing is acknowledged before both writes
+returned, so a crash after the answer loses nothing. Worker side: load the batches of many
+jobs at once → merge per entity with the stored rows → price → enrich → upsert in bulk.
+Processing is idempotent, so a job delivered twice (after a crash) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from fathom.core.domain.access import Principal
+from fathom.core.domain.errors import InvalidInput, NotFound
+from fathom.core.domain.ingestion import (
+    EntityKind,
+    EventError,
+    EventType,
+    ParsedEvent,
+    ScoreEvent,
+    is_authorized,
+    parse_batch,
+    parse_score_request,
+)
+from fathom.core.domain.merge import entity_ids, merge_batch
+from fathom.core.domain.otel import ResourceSpans, spans_to_ingestion_events
+from fathom.core.domain.tracing import Observation
+from fathom.core.domain.usage import provided_cost_details, provided_usage_details
+from fathom.core.ports.blob import BlobStore
+from fathom.core.ports.extensions import Enricher, Exporter, Masker
+from fathom.core.ports.queue import Job, JobQueue
+from fathom.core.ports.system import Clock, IdGenerator, JsonCodec
+from fathom.core.ports.telemetry import TelemetryStore
+
+log = logging.getLogger("fathom.ingestion")
+
+INGESTION_JOB = "ingestion"
+
+
+class ObservationPricer(Protocol):
+    async def __call__(self, project_id: str, observations: list[Observation]) -> None:
+        """Fill model id, usage, cost and total cost of priced observations in place."""
+        ...
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """The 207 body of `POST /api/public/ingestion`."""
+
+    successes: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"successes": self.successes, "errors": self.errors}
+
+
+class DurableBatchWriter:
+    """Masks events, writes them as one blob and enqueues one job that points at it."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        queue: JobQueue,
+        codec: JsonCodec,
+        clock: Clock,
+        ids: IdGenerator,
+        maskers: Sequence[Masker] = (),
+    ) -> None:
+        self._blobs, self._queue, self._codec = blobs, queue, codec
+        self._clock, self._ids = clock, ids
+        self._maskers = list(maskers)
+
+    async def mask(
+        self, principal: Principal, events: list[dict[str, Any]], headers: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        for masker in self._maskers:
+            events = await masker.mask(
+                principal.project_id or "", principal.organization_id, events, headers
+            )
+        return events
+
+    async def write(self, project_id: str, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        now = self._clock.now()
+        key = f"events/{project_id}/{now:%Y/%m/%d/%H}/{self._ids.new_id()}.json"
+        payload = {"projectId": project_id, "receivedAt": now.isoformat(), "events": events}
+        await self._blobs.put(key, self._codec.dumps(payload), "application/json")
+        await self._queue.enqueue(INGESTION_JOB, {"projectId": project_id, "key": key})
+
+
+class AcceptIngestionBatch:
+    """`POST /api/public/ingestion`: per-event validation, the rest of the batch still lands."""
+
+    def __init__(self, writer: DurableBatchWriter) -> None:
+        self._writer = writer
+
+    async def __call__(
+        self, principal: Principal, body: Any, headers: Mapping[str, str]
+    ) -> BatchResult:
+        if type(body) is not dict or type(body.get("batch")) is not list:
+            raise InvalidInput("Invalid request data: expected an object with a 'batch' array")
+        raw_events: list[Any] = body["batch"]
+        events, errors = parse_batch(raw_events)
+        result = BatchResult(errors=[error.to_dict() for error in errors])
+        accepted_ids: set[str] = set()
+        for event in events:
+            if not is_authorized(event, principal.access_level.value):
+                result.errors.append(EventError.access_denied(event.event_id).to_dict())
+                continue
+            if event.kind is EntityKind.SDK_LOG:
+                log.info("sdk-log", extra={"sdk_log": event.log})  # type: ignore[union-attr]
+            else:
+                accepted_ids.add(event.event_id)
+            result.successes.append({"id": event.event_id, "status": 201})
+        to_store = [
+            raw
+            for raw in raw_events
+            if type(raw) is dict
+            and raw.get("id") in accepted_ids
+            and raw.get("type") != EventType.SDK_LOG
+        ]
+        if to_store:
+            project_id = _project_of(principal)
+            masked = await self._writer.mask(principal, to_store, headers)
+            await self._writer.write(project_id, masked)
+        return result
+
+
+class AcceptOtlpSpans:
+    """`POST /api/public/otel/v1/traces`: spans become ingestion events, then as a batch."""
+
+    def __init__(self, writer: DurableBatchWriter, clock: Clock, ids: IdGenerator) -> None:
+        self._writer, self._clock, self._ids = writer, clock, ids
+
+    async def __call__(
+        self,
+        principal: Principal,
+        resource_spans: list[ResourceSpans],
+        sdk_version: str | None,
+        headers: Mapping[str, str],
+    ) -> int:
+        project_id = _project_of(principal)
+        events = spans_to_ingestion_events(
+            resource_spans,
+            sdk_version=sdk_version,
+            received_at=self._clock.now(),
+            new_id=self._ids.new_id,
+        )
+        events = await self._writer.mask(principal, events, headers)
+        await self._writer.write(project_id, events)
+        return len(events)
+
+
+@dataclass(slots=True)
+class ScoreResult:
+    accepted: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class AcceptScores:
+    """`POST /api/public/scores`: one object (the contract) or an array (SDK 5.x)."""
+
+    def __init__(self, writer: DurableBatchWriter, clock: Clock, ids: IdGenerator) -> None:
+        self._writer, self._clock, self._ids = writer, clock, ids
+
+    async def __call__(
+        self, principal: Principal, items: list[Any], headers: Mapping[str, str]
+    ) -> ScoreResult:
+        if principal.project_id is None:
+            _project_of(principal)
+        now = self._clock.now()
+        result = ScoreResult()
+        envelopes: list[dict[str, Any]] = []
+        for item in items:
+            try:
+                event = parse_score_request(item, now=now, new_id=self._ids.new_id)
+            except InvalidInput as exc:
+                if len(items) == 1:
+                    raise
+                result.errors.append(exc.message)
+                continue
+            result.accepted.append(event.id or "")
+            envelopes.append(_score_envelope(event, item, self._ids.new_id(), now))
+        if envelopes:
+            masked = await self._writer.mask(principal, envelopes, headers)
+            await self._writer.write(principal.project_id or "", masked)
+        return result
+
+
+def _score_envelope(
+    event: ScoreEvent, item: dict[str, Any], envelope_id: str, now: datetime
+) -> dict[str, Any]:
+    body = dict(item)
+    body["id"] = event.id
+    body.setdefault("timestamp", event.timestamp.isoformat())
+    return {"id": envelope_id, "type": "score-create", "timestamp": now.isoformat(), "body": body}
+
+
+def _project_of(principal: Principal) -> str:
+    from fathom.core.usecases.access import require_project
+
+    if principal.project_id is not None:
+        return principal.project_id
+    return require_project(principal)
+
+
+class ProcessIngestionJobs:
+    """The worker step: many jobs' batches merged and written with one insert per table."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        telemetry: TelemetryStore,
+        codec: JsonCodec,
+        clock: Clock,
+        pricer: ObservationPricer | None = None,
+        enrichers: Sequence[Enricher] = (),
+        exporters: Sequence[Exporter] = (),
+    ) -> None:
+        self._blobs, self._telemetry, self._codec, self._clock = blobs, telemetry, codec, clock
+        self._pricer = pricer
+        self._enrichers = list(enrichers)
+        self._exporters = list(exporters)
+
+    async def __call__(self, jobs: list[Job]) -> None:
+        payloads = await asyncio.gather(*(self._load(job) for job in jobs))
+        by_project: dict[str, list[ParsedEvent]] = defaultdict(list)
+        for payload in payloads:
+            if payload is None:
+                continue
+            project_id = payload["projectId"]
+            events, errors = parse_batch(payload["events"])
+            for error in errors:
+                log.warning("dropping invalid stored event", extra={"event_error": error.to_dict()})
+            by_project[project_id].extend(events)
+        for project_id, events in by_project.items():
+            await self._merge_and_write(project_id, events)
+
+    async def _load(self, job: Job) -> dict[str, Any] | None:
+        try:
+            data = await self._blobs.get(job.payload["key"])
+        except NotFound:
+            log.error("ingestion batch %s is missing; job dropped", job.payload.get("key"))
+            return None
+        payload = self._codec.loads(data)
+        assert isinstance(payload, dict)
+        return payload
+
+    async def _merge_and_write(self, project_id: str, events: list[ParsedEvent]) -> None:
+        trace_ids, observation_ids, score_ids = entity_ids(events)
+        stored_traces, stored_observations, stored_scores = await asyncio.gather(
+            self._telemetry.get_traces(project_id, sorted(trace_ids)) if trace_ids else _none(),
+            self._telemetry.get_observations(project_id, sorted(observation_ids))
+            if observation_ids
+            else _none(),
+            self._telemetry.get_scores(project_id, sorted(score_ids)) if score_ids else _none(),
+        )
+        merged = merge_batch(
+            project_id,
+            events,
+            {t.id: t for t in stored_traces},
+            {o.id: o for o in stored_observations},
+            {s.id: s for s in stored_scores},
+            self._clock.now(),
+            normalize_usage=provided_usage_details,
+            normalize_cost=provided_cost_details,
+        )
+        if self._pricer is not None and merged.observations:
+            await self._pricer(project_id, merged.observations)
+        for enricher in self._enrichers:
+            enricher.enrich(merged.traces, merged.observations)
+        writes = []
+        if merged.traces:
+            writes.append(self._telemetry.upsert_traces(merged.traces))
+        if merged.observations:
+            writes.append(self._telemetry.upsert_observations(merged.observations))
+        if merged.scores:
+            writes.append(self._telemetry.upsert_scores(merged.scores))
+        await asyncio.gather(*writes)
+        for exporter in self._exporters:
+            try:
+                await exporter.export(project_id, merged.traces, merged.observations, merged.scores)
+            except Exception:  # an exporter must not make the batch fail and be retried
+                log.exception("exporter %s failed", getattr(exporter, "name", exporter))
+
+
+async def _none() -> list[Any]:
+    return []

@@ -1,0 +1,144 @@
+"""Observations: v1 page-based list/get and the v2 cursor API with field groups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from fathom.core.domain.errors import InvalidInput, NotFound
+from fathom.core.domain.tracing import Level, ObservationType
+from fathom.core.ports.telemetry import ObservationQuery, TelemetryStore
+from fathom.entrypoints.http import params
+from fathom.entrypoints.http.context import project_id, use
+from fathom.entrypoints.http.json import json_response
+from fathom.entrypoints.http.presenters import (
+    observation_json,
+    observation_v2_json,
+    page_meta,
+)
+
+routes = web.RouteTableDef()
+
+V2_FIELD_GROUPS = {
+    "core",
+    "basic",
+    "time",
+    "io",
+    "metadata",
+    "model",
+    "usage",
+    "prompt",
+    "metrics",
+    "trace_context",
+}
+V2_DEFAULT_GROUPS = {"core", "basic"}
+TRACE_GROUPS = {"basic", "trace_context"}
+
+
+def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
+    type_ = params.string(q, "type")
+    if type_ is not None and type_.upper() not in ObservationType.__members__:
+        raise InvalidInput(
+            f"Invalid request data: type must be one of {list(ObservationType.__members__)}"
+        )
+    level = params.string(q, "level")
+    if level is not None and level not in Level.__members__:
+        raise InvalidInput(f"Invalid request data: level must be one of {list(Level.__members__)}")
+    parent = q.get("parentObservationId")
+    return ObservationQuery(
+        trace_id=params.string(q, "traceId"),
+        name=params.string(q, "name"),
+        user_id=params.string(q, "userId"),
+        session_id=params.string(q, "sessionId"),
+        type=type_.upper() if type_ else None,
+        level=level,
+        parent_observation_id=parent or None,
+        # An empty parentObservationId asks for observations without a parent.
+        is_root=True if parent == "" else params.boolean(q, "isRootObservation"),
+        version=params.string(q, "version"),
+        environments=params.strings(q, "environment"),
+        from_start_time=params.timestamp(q, f"from{start_prefix}"),
+        to_start_time=params.timestamp(q, f"to{start_prefix}"),
+    )
+
+
+@routes.get("/api/public/observations/{observation_id}")
+async def get_observation(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    found = await use(request, TelemetryStore).get_observations(
+        project, [request.match_info["observation_id"]]
+    )
+    if not found:
+        raise NotFound("Observation not found within authorized project")
+    return json_response(observation_json(found[0]))
+
+
+@routes.get("/api/public/observations")
+async def list_observations(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    q = request.query
+    query = _filters(q, "StartTime")
+    query.page = params.integer(q, "page", 1)
+    query.limit = params.integer(q, "limit", 50, maximum=1000)
+    page = await use(request, TelemetryStore).list_observations(project, query)
+    return json_response(
+        {
+            "data": [observation_json(o) for o in page.items],
+            "meta": page_meta(query.page, query.limit, page.total),
+        }
+    )
+
+
+@routes.get("/api/public/v2/observations")
+async def list_observations_v2(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    q = request.query
+    if params.boolean(q, "parseIoAsJson"):
+        raise InvalidInput(
+            "Invalid request data: parseIoAsJson is no longer supported; input and output are "
+            "returned as raw strings"
+        )
+    groups = params.field_groups(q, V2_FIELD_GROUPS, V2_DEFAULT_GROUPS) | {"core"}
+    query = _filters(q, "StartTime")
+    query.limit = params.integer(q, "limit", 50, maximum=1000)
+    cursor = params.decode_cursor(q)
+    if cursor is not None:
+        try:
+            query.after = (
+                datetime.fromisoformat(cursor["lastStartTimeTo"]),
+                str(cursor["lastTraceId"]),
+                str(cursor["lastId"]),
+            )
+        except (KeyError, ValueError, TypeError):
+            raise InvalidInput(
+                "Invalid request data: query parameter 'cursor' is not valid"
+            ) from None
+    store = use(request, TelemetryStore)
+    # One row more than asked tells whether another page exists without a count query.
+    wanted = query.limit
+    query.limit = wanted + 1
+    page = await store.list_observations(project, query, with_total=False)
+    rows = page.items[:wanted]
+    traces = {}
+    if groups & TRACE_GROUPS and rows:
+        trace_ids = sorted({o.trace_id for o in rows})
+        traces = {t.id: t for t in await store.get_traces(project, trace_ids)}
+    expand = set(params.strings(q, "expandMetadata"))
+    meta: dict[str, str] = {}
+    if len(page.items) > wanted:
+        last = rows[-1]
+        meta["cursor"] = params.encode_cursor(
+            {
+                "lastStartTimeTo": last.start_time.isoformat(),
+                "lastTraceId": last.trace_id,
+                "lastId": last.id,
+            }
+        )
+    return json_response(
+        {
+            "data": [observation_v2_json(o, groups, traces.get(o.trace_id), expand) for o in rows],
+            "meta": meta,
+        }
+    )

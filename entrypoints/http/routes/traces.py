@@ -1,0 +1,185 @@
+"""Traces and sessions: read and delete (`/api/public/traces`, `/api/public/sessions`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from fathom.core.domain.errors import InvalidInput, NotFound
+from fathom.core.ports.telemetry import TelemetryStore, TraceQuery
+from fathom.entrypoints.http import params
+from fathom.entrypoints.http.context import project_id, use
+from fathom.entrypoints.http.json import json_response, read_json
+from fathom.entrypoints.http.presenters import (
+    iso,
+    observation_json,
+    page_meta,
+    score_json,
+    total_cost,
+    trace_core,
+    trace_html_path,
+    trace_io,
+    trace_json,
+    trace_latency,
+)
+
+routes = web.RouteTableDef()
+
+TRACE_FIELD_GROUPS = {"core", "io", "scores", "observations", "metrics"}
+ORDER_FIELDS = {
+    "id",
+    "timestamp",
+    "name",
+    "userId",
+    "release",
+    "version",
+    "public",
+    "bookmarked",
+    "sessionId",
+}
+TRACE_NOT_FOUND = "Trace not found within authorized project"
+
+
+@routes.get("/api/public/traces/{trace_id}")
+async def get_trace(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    trace_id = request.match_info["trace_id"]
+    store = use(request, TelemetryStore)
+    traces, observations, scores = await asyncio.gather(
+        store.get_traces(project, [trace_id]),
+        store.observations_of_trace(project, trace_id),
+        store.scores_of_traces(project, [trace_id]),
+    )
+    if not traces:
+        raise NotFound(TRACE_NOT_FOUND)
+    trace = traces[0]
+    observations.sort(key=lambda o: o.start_time)
+    return json_response(
+        {
+            **trace_json(trace),
+            "htmlPath": trace_html_path(trace),
+            "latency": trace_latency(observations, trace),
+            "totalCost": total_cost(observations),
+            "observations": [observation_json(o) for o in observations],
+            "scores": [score_json(s) for s in scores],
+        }
+    )
+
+
+def _order(raw: str | None) -> tuple[str, bool]:
+    if not raw:
+        return "timestamp", True
+    field, _, direction = raw.partition(".")
+    if field not in ORDER_FIELDS or direction not in ("asc", "desc"):
+        raise InvalidInput(
+            f"Invalid request data: orderBy must be [field].[asc|desc] with field one of "
+            f"{sorted(ORDER_FIELDS)}, got {raw!r}"
+        )
+    return field, direction == "desc"
+
+
+@routes.get("/api/public/traces")
+async def list_traces(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    q = request.query
+    order_by, desc = _order(params.string(q, "orderBy"))
+    query = TraceQuery(
+        page=params.integer(q, "page", 1),
+        limit=params.integer(q, "limit", 50, maximum=1000),
+        user_id=params.string(q, "userId"),
+        name=params.string(q, "name"),
+        session_id=params.string(q, "sessionId"),
+        tags=params.strings(q, "tags"),
+        version=params.string(q, "version"),
+        release=params.string(q, "release"),
+        environments=params.strings(q, "environment"),
+        from_timestamp=params.timestamp(q, "fromTimestamp"),
+        to_timestamp=params.timestamp(q, "toTimestamp"),
+        order_by=order_by,
+        order_desc=desc,
+    )
+    groups = params.field_groups(q, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
+    page = await use(request, TelemetryStore).list_traces(project, query)
+    data = []
+    for summary in page.items:
+        item = trace_core(summary.trace)
+        item["htmlPath"] = trace_html_path(summary.trace)
+        if "io" in groups:
+            item.update(trace_io(summary.trace))
+        if "observations" in groups:
+            item["observations"] = summary.observation_ids
+        if "scores" in groups:
+            item["scores"] = summary.score_ids
+        if "metrics" in groups:
+            item["latency"] = summary.latency_seconds or 0.0
+            item["totalCost"] = summary.total_cost or 0.0
+        data.append(item)
+    return json_response({"data": data, "meta": page_meta(query.page, query.limit, page.total)})
+
+
+@routes.delete("/api/public/traces/{trace_id}")
+async def delete_trace(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    await use(request, TelemetryStore).delete_traces(project, [request.match_info["trace_id"]])
+    return json_response({"message": "Trace deleted successfully"})
+
+
+@routes.delete("/api/public/traces")
+async def delete_traces(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    body = await read_json(request, 1024 * 1024)
+    trace_ids = body.get("traceIds") if isinstance(body, dict) else None
+    if (
+        not isinstance(trace_ids, list)
+        or not trace_ids
+        or not all(isinstance(t, str) for t in trace_ids)
+    ):
+        raise InvalidInput("Invalid request data: 'traceIds' must be a non-empty array of strings")
+    await use(request, TelemetryStore).delete_traces(project, trace_ids)
+    return json_response({"message": "Traces deleted successfully"})
+
+
+@routes.get("/api/public/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    q = request.query
+    page_number = params.integer(q, "page", 1)
+    limit = params.integer(q, "limit", 50, maximum=1000)
+    page = await use(request, TelemetryStore).list_sessions(
+        project,
+        page_number,
+        limit,
+        params.timestamp(q, "fromTimestamp"),
+        params.timestamp(q, "toTimestamp"),
+        params.strings(q, "environment"),
+    )
+    data = [
+        {
+            "id": s.id,
+            "createdAt": iso(s.created_at),
+            "projectId": s.project_id,
+            "environment": s.environment,
+        }
+        for s in page.items
+    ]
+    return json_response({"data": data, "meta": page_meta(page_number, limit, page.total)})
+
+
+@routes.get("/api/public/sessions/{session_id}")
+async def get_session(request: web.Request) -> web.Response:
+    project = await project_id(request)
+    session_id = request.match_info["session_id"]
+    traces = await use(request, TelemetryStore).get_session(project, session_id)
+    if not traces:
+        raise NotFound("Session not found")
+    traces.sort(key=lambda t: t.timestamp)
+    return json_response(
+        {
+            "id": session_id,
+            "createdAt": iso(traces[0].timestamp),
+            "projectId": project,
+            "environment": traces[0].environment,
+            "traces": [trace_json(t) for t in traces],
+        }
+    )
