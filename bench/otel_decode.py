@@ -162,16 +162,26 @@ def to_otlp_json(body: bytes) -> bytes:
     return json.dumps(document).encode()
 
 
-def measure(label: str, spans: int, run: Callable[[], object]) -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - started)
-    best = min(samples) / spans * 1e6
-    median = statistics.median(samples) / spans * 1e6
-    print(f"{label:<38} {best:7.2f} µs/span (best of {ROUNDS}; median {median:.2f})")
-    return best
+def measure(label: str, spans: int, run: Callable[[], object]) -> None:
+    def best(collector: bool) -> tuple[float, float]:
+        samples = []
+        for _ in range(ROUNDS):
+            if not collector:
+                gc.disable()
+            try:
+                started = time.perf_counter()
+                run()
+                samples.append(time.perf_counter() - started)
+            finally:
+                gc.enable()
+        return min(samples) / spans * 1e6, statistics.median(samples) / spans * 1e6
+
+    on, on_median = best(True)
+    off, off_median = best(False)
+    print(
+        f"{label:<26} {on:7.2f} µs/span (median {on_median:6.2f})"
+        f"   GC off: {off:7.2f} (median {off_median:6.2f})"
+    )
 
 
 def main() -> None:
@@ -220,6 +230,7 @@ def main() -> None:
     # Shared cloud VMs differ a lot in speed: print a reference to scale the numbers by.
     reference = min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5 * 1e3
     print(f"python {sys.version.split()[0]}; reference sum(range(1e6)) = {reference:.1f} ms")
+    print(f"best of {ROUNDS} rounds over all {total} spans")
     measure("decode protobuf", total, decode_all)
     measure("decode OTLP/JSON", total, decode_all_json)
     measure("map to ingestion events", total, map_all)

@@ -3,7 +3,7 @@
 Prints enqueue throughput with 16 concurrent producers, enqueue latency p50/p99, how long the
 event loop stalls meanwhile, and enqueue→handler latency p50/p99 both at a moderate rate and
 with the consumer running during a saturating burst.
-Run from the repository root: `python bench/queue.py [--jobs N] [--synchronous FULL] [--blob]`.
+Run: `python bench/queue.py [--jobs N] [--synchronous FULL] [--blob [--no-fsync]] [--dir D]`.
 """
 
 from __future__ import annotations
@@ -123,9 +123,10 @@ async def main() -> None:
     parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
     parser.add_argument("--blob", action="store_true", help="put a blob before each enqueue")
     parser.add_argument("--no-fsync", action="store_true", help="blob store without fsync")
+    parser.add_argument("--dir", help="where to put the files (default: the system temp folder)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="fathom-bench-queue-", dir=os.getcwd()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="fathom-bench-queue-", dir=args.dir) as tmp:
         root = Path(tmp)
         blobs = LocalBlobStore(root / "blobs", fsync=not args.no_fsync) if args.blob else None
         data = os.urandom(BLOB_BYTES)

@@ -10,6 +10,13 @@ from typing import Protocol, Self
 
 from fathom.core.domain.access import ApiKey, Membership, Organization, Project, User
 from fathom.core.domain.pricing import Model
+from fathom.core.ports.datasets import DatasetRepository
+from fathom.core.ports.evaluation import (
+    AnnotationQueueRepository,
+    CommentRepository,
+    ScoreConfigRepository,
+)
+from fathom.core.ports.prompts import PromptRepository
 
 
 class OrganizationRepository(Protocol):
@@ -65,6 +72,11 @@ class UnitOfWork(Protocol):
     memberships: MembershipRepository
     api_keys: ApiKeyRepository
     models: ModelRepository
+    prompts: PromptRepository
+    score_configs: ScoreConfigRepository
+    comments: CommentRepository
+    annotation_queues: AnnotationQueueRepository
+    datasets: DatasetRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None:

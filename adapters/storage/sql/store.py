@@ -9,11 +9,19 @@ from typing import Any, Self
 from alembic import command
 from alembic.config import Config
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, event, insert, select, text
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from fathom.adapters.storage.sql import tables as t
+from fathom.adapters.storage.sql.datasets import SqlDatasetRepository
+from fathom.adapters.storage.sql.evaluation import (
+    SqlAnnotationQueueRepository,
+    SqlCommentRepository,
+    SqlScoreConfigRepository,
+)
+from fathom.adapters.storage.sql.prompts import SqlPromptRepository
+from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.core.domain.access import (
     ApiKey,
     ApiKeyScope,
@@ -47,23 +55,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-class _Repository:
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-
-    async def _one(self, statement: Any) -> RowMapping | None:
-        result = await self._uow.connection.execute(statement)
-        return result.mappings().first()
-
-    async def _all(self, statement: Any) -> list[RowMapping]:
-        result = await self._uow.connection.execute(statement)
-        return list(result.mappings().all())
-
-    async def _insert(self, table: Any, values: dict[str, Any]) -> None:
-        await self._uow.connection.execute(insert(table).values(**values))
-
-
-class SqlOrganizationRepository(_Repository):
+class SqlOrganizationRepository(SqlRepository):
     async def get(self, organization_id: str) -> Organization | None:
         row = await self._one(
             select(t.organizations).where(t.organizations.c.id == organization_id)
@@ -100,7 +92,7 @@ def _project(row: RowMapping) -> Project:
     )
 
 
-class SqlProjectRepository(_Repository):
+class SqlProjectRepository(SqlRepository):
     async def get(self, project_id: str) -> Project | None:
         row = await self._one(select(t.projects).where(t.projects.c.id == project_id))
         return None if row is None else _project(row)
@@ -127,7 +119,7 @@ class SqlProjectRepository(_Repository):
         return [_project(row) for row in rows]
 
 
-class SqlUserRepository(_Repository):
+class SqlUserRepository(SqlRepository):
     async def get_by_email(self, email: str) -> User | None:
         row = await self._one(select(t.users).where(t.users.c.email == email))
         if row is None:
@@ -155,7 +147,7 @@ class SqlUserRepository(_Repository):
         )
 
 
-class SqlMembershipRepository(_Repository):
+class SqlMembershipRepository(SqlRepository):
     async def get(self, organization_id: str, user_id: str) -> Membership | None:
         row = await self._one(
             select(t.memberships).where(
@@ -200,7 +192,7 @@ def _api_key(row: RowMapping) -> ApiKey:
     )
 
 
-class SqlApiKeyRepository(_Repository):
+class SqlApiKeyRepository(SqlRepository):
     async def get_by_fast_hash(self, fast_hashed_secret_key: str) -> ApiKey | None:
         row = await self._one(
             select(t.api_keys).where(t.api_keys.c.fast_hashed_secret_key == fast_hashed_secret_key)
@@ -272,7 +264,7 @@ def _model(row: RowMapping) -> Model:
     )
 
 
-class SqlModelRepository(_Repository):
+class SqlModelRepository(SqlRepository):
     async def get(self, project_id: str, model_id: str) -> Model | None:
         row = await self._one(
             select(t.models).where(t.models.c.project_id == project_id, t.models.c.id == model_id)
@@ -341,6 +333,11 @@ class SqlUnitOfWork:
         self.memberships = SqlMembershipRepository(self)
         self.api_keys = SqlApiKeyRepository(self)
         self.models = SqlModelRepository(self)
+        self.prompts = SqlPromptRepository(self)
+        self.score_configs = SqlScoreConfigRepository(self)
+        self.comments = SqlCommentRepository(self)
+        self.annotation_queues = SqlAnnotationQueueRepository(self)
+        self.datasets = SqlDatasetRepository(self)
 
     @property
     def connection(self) -> AsyncConnection:
