@@ -2,8 +2,8 @@
 
 Inserts 20k traces and 100k observations in batches of 10k and prints rows/s, then the
 latency (p50/p99) of the common reads.
-Run: `TZ=UTC python -P bench/telemetry_store.py [--dsn …]` (`-P`: bench/queue.py would shadow the
-standard library `queue` module if the script directory were on sys.path).
+Run: `TZ=UTC python -P bench/telemetry_store.py [--dsn …]` (`-P` keeps bench/ off sys.path, so
+a sibling script can never shadow a standard-library module).
 """
 
 from __future__ import annotations

@@ -235,10 +235,11 @@ class Runtime:
             store = self.resolve(TelemetryStore)
             self._started.append(store)
             await store.migrate()
-            for service in (BlobStore, JobQueue):
+            for service in (BlobStore, JobQueue, DurableBatchWriter):
                 adapter = self.resolve(service)
                 self._started.append(adapter)
-                await adapter.ping()
+                if hasattr(adapter, "ping"):
+                    await adapter.ping()
 
     async def stop(self) -> None:
         while self._started:

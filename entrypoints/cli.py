@@ -38,7 +38,6 @@ def _serve(args: argparse.Namespace, *, web: bool, worker: bool) -> None:
     from fathom.entrypoints.bootstrap import Runtime
     from fathom.entrypoints.http.app import create_app
     from fathom.entrypoints.log_setup import configure_logging
-    from fathom.entrypoints.worker import Worker
 
     settings = _settings(args)
     configure_logging(settings.log_level)
@@ -48,18 +47,7 @@ def _serve(args: argparse.Namespace, *, web: bool, worker: bool) -> None:
         asyncio.run(_run_worker_only(runtime))
         return
 
-    app = create_app(runtime)
-    if worker:
-        background = Worker(runtime)
-
-        async def start_worker(_app: aioweb.Application) -> None:
-            background.start()
-
-        async def stop_worker(_app: aioweb.Application) -> None:
-            await background.stop()
-
-        app.on_startup.append(start_worker)
-        app.on_shutdown.append(stop_worker)
+    app = create_app(runtime, with_worker=worker)
 
     def announce(message: str) -> None:
         log.info("fathom %s listening on http://%s:%s", __version__, settings.host, settings.port)

@@ -506,6 +506,16 @@ class _Shape:
         "has_trace_metadata",
         "trace_body_keys",
         "visible",
+        # Which optional key groups occur at all: absent groups cost nothing per span.
+        "named",
+        "foreign_io",
+        "metadata_extras",
+        "completion_start",
+        "model",
+        "parameters",
+        "usage",
+        "cost",
+        "prompt",
     )
 
     def __init__(self, keys: tuple[str, ...]) -> None:
@@ -532,6 +542,59 @@ class _Shape:
         self.trace_update_keys = tuple(trace_update_keys)
         self.trace_body_keys = tuple(trace_body_keys)
         self.visible = tuple(visible)
+        present = frozenset(keys)
+        family_set = {family for _, family, _ in families}
+        self.named = not present.isdisjoint(_NAME_KEYS)
+        self.foreign_io = not present.isdisjoint(_FOREIGN_IO_KEYS) or not family_set.isdisjoint(
+            _FLATTENED_IO_FAMILIES
+        )
+        self.metadata_extras = not present.isdisjoint(_METADATA_EXTRA_KEYS)
+        self.completion_start = not present.isdisjoint(_COMPLETION_START_KEYS)
+        self.model = not present.isdisjoint(_MODEL_KEYS)
+        self.parameters = not present.isdisjoint(_PARAMETER_KEYS) or not family_set.isdisjoint(
+            (_REQUEST_PARAM, _INVOCATION_PARAM)
+        )
+        self.usage = OBSERVATION_USAGE_DETAILS in present or _USAGE in family_set
+        self.cost = not present.isdisjoint(_COST_KEYS)
+        self.prompt = not present.isdisjoint(_PROMPT_KEYS)
+
+
+_NAME_KEYS: Final = frozenset(
+    {"gen_ai.tool.name", "logfire.msg", "ai.toolCall.name", "ai.operationId"}
+)
+_FOREIGN_IO_KEYS: Final = (_IO_KEYS | {"tool_arguments", "tool_response"}) - {
+    OBSERVATION_INPUT,
+    OBSERVATION_OUTPUT,
+    TRACE_INPUT,
+    TRACE_OUTPUT,
+}
+_FLATTENED_IO_FAMILIES: Final = frozenset(
+    {_GEN_AI_PROMPT, _GEN_AI_COMPLETION, _LLM_INPUT, _LLM_OUTPUT}
+)
+_METADATA_EXTRA_KEYS: Final = frozenset({OBSERVATION_METADATA, COMPAT_METADATA, "ai.prompt.tools"})
+_COMPLETION_START_KEYS: Final = frozenset(
+    {OBSERVATION_COMPLETION_START_TIME, "ai.response.msToFirstChunk", "ai.stream.msToFirstChunk"}
+)
+_PARAMETER_KEYS: Final = frozenset(
+    {OBSERVATION_MODEL_PARAMETERS, "llm.invocation_parameters", "model_config"}
+)
+_COST_KEYS: Final = frozenset(
+    {
+        OBSERVATION_COST_DETAILS,
+        "gen_ai.usage.cost",
+        "llm.cost.total",
+        "llm.cost.prompt",
+        "llm.cost.completion",
+    }
+)
+_PROMPT_KEYS: Final = frozenset(
+    {
+        OBSERVATION_PROMPT_NAME,
+        OBSERVATION_PROMPT_VERSION,
+        "langfuse.prompt.name",
+        "ai.telemetry.metadata.langfusePrompt",
+    }
+)
 
 
 _SHAPES: dict[tuple[str, ...], _Shape] = {}
@@ -578,7 +641,7 @@ def _decode_json(value: Any) -> Any:
         except ValueError:
             return value
     if first == '"':
-        if value[-1] == '"' and "\\" not in value and '"' not in value[1:-1]:
+        if len(value) > 1 and value[-1] == '"' and "\\" not in value and '"' not in value[1:-1]:
             return value[1:-1]
         try:
             return _json_loads(value)
@@ -679,6 +742,8 @@ def _iso_or_none(value: Any) -> str | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    if len(value) == 27 and value[26] == "Z" and value[19] == ".":
+        return value  # already canonical (what the SDKs send): skip re-formatting
     return datetime_to_iso(parsed)
 
 
@@ -1374,16 +1439,18 @@ def _map_span(
 
     # Upstream's extractMetadata(span, "observation"); spread order matters (later wins).
     span_metadata: dict[str, Any] = {}
-    top = get(OBSERVATION_METADATA) or get(COMPAT_METADATA)
-    if top:
-        span_metadata.update(_top_level_metadata(top, decode_metadata))
+    if shape.metadata_extras:
+        top = get(OBSERVATION_METADATA) or get(COMPAT_METADATA)
+        if top:
+            span_metadata.update(_top_level_metadata(top, decode_metadata))
     if compat_meta:
         span_metadata.update(compat_meta)
     if observation_meta:
         span_metadata.update(observation_meta)
-    tools = get("ai.prompt.tools")
-    if tools:
-        span_metadata["tools"] = tools
+    if shape.metadata_extras:
+        tools = get("ai.prompt.tools")
+        if tools:
+            span_metadata["tools"] = tools
     resource = scope.resource
     metadata: dict[str, Any] = (
         {**resource.trace_metadata, **span_metadata} if resource.trace_metadata else span_metadata
@@ -1408,17 +1475,23 @@ def _map_span(
     version = get(VERSION) or resource.service_version
     if version is not None and type(version) is not str:
         version = _compact_dumps(version)
-    name = _observation_name(span["name"], attrs)
+    name = _observation_name(span["name"], attrs) if shape.named else span["name"]
 
     # Input/output: Langfuse attributes first, then the other instrumentations.
     observation_input = get(OBSERVATION_INPUT)
     observation_output = get(OBSERVATION_OUTPUT)
-    if observation_input is None and observation_output is None:
+    if (
+        observation_input is None
+        and observation_output is None
+        and (shape.foreign_io or span["events"] or scope.name == "pydantic-ai")
+    ):
         observation_input, observation_output = _foreign_io(
             attrs, span["events"], scope.name, flattened
         )
-    observation_input = _decode_json(observation_input)
-    observation_output = _decode_json(observation_output)
+    if observation_input is not None:
+        observation_input = _decode_json(observation_input)
+    if observation_output is not None:
+        observation_output = _decode_json(observation_output)
 
     # --- trace event
     if is_root:
@@ -1506,27 +1579,32 @@ def _map_span(
         body["version"] = version
 
     if observation_type in _GENERATION_LIKE:
-        completion_start = _completion_start_time(attrs, start_nanos)
-        if completion_start is not None:
-            body["completionStartTime"] = completion_start
-        model = _first_truthy(attrs, _MODEL_KEYS)
-        if model:
-            body["model"] = _to_string(model)
-        model_parameters = _model_parameters(attrs, scope.name, flattened)
-        if model_parameters:
-            body["modelParameters"] = model_parameters
-        usage = None
-        explicit_usage = get(OBSERVATION_USAGE_DETAILS)
-        if explicit_usage:
-            usage = _decode_object(explicit_usage)
-        if usage is None and flattened and _USAGE in flattened:
-            usage = _usage_from_attributes(flattened[_USAGE])
-        if usage:
-            body["usageDetails"] = usage
-        cost = _cost_details(attrs)
-        if cost:
-            body["costDetails"] = cost
-        if observation_type == _GENERATION:
+        if shape.completion_start:
+            completion_start = _completion_start_time(attrs, start_nanos)
+            if completion_start is not None:
+                body["completionStartTime"] = completion_start
+        if shape.model:
+            model = _first_truthy(attrs, _MODEL_KEYS)
+            if model:
+                body["model"] = _to_string(model)
+        if shape.parameters or scope.name == "ai":
+            model_parameters = _model_parameters(attrs, scope.name, flattened)
+            if model_parameters:
+                body["modelParameters"] = model_parameters
+        if shape.usage:
+            usage = None
+            explicit_usage = get(OBSERVATION_USAGE_DETAILS)
+            if explicit_usage:
+                usage = _decode_object(explicit_usage)
+            if usage is None and flattened and _USAGE in flattened:
+                usage = _usage_from_attributes(flattened[_USAGE])
+            if usage:
+                body["usageDetails"] = usage
+        if shape.cost:
+            cost = _cost_details(attrs)
+            if cost:
+                body["costDetails"] = cost
+        if observation_type == _GENERATION and shape.prompt:
             prompt = _prompt(attrs)
             if prompt is not None:
                 body["promptName"], body["promptVersion"] = prompt

@@ -31,13 +31,23 @@ from fathom.core.domain.ingestion import (
 )
 from fathom.core.domain.merge import entity_ids, merge_batch
 from fathom.core.domain.otel import ResourceSpans, spans_to_ingestion_events
+from fathom.core.domain.score_configs import (
+    CONFIG_NOT_FOUND,
+    ScoreConfig,
+    ScoreInput,
+    inflate_score,
+    validate_score_against_config,
+)
+from fathom.core.domain.scores import ScoreDataType
 from fathom.core.domain.tracing import Observation
 from fathom.core.domain.usage import provided_cost_details, provided_usage_details
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.extensions import Enricher, Exporter, Masker
 from fathom.core.ports.queue import Job, JobQueue
+from fathom.core.ports.records import RecordStore
 from fathom.core.ports.system import Clock, IdGenerator, JsonCodec
 from fathom.core.ports.telemetry import TelemetryStore
+from fathom.core.usecases.evaluation import ScoreConfigCache
 
 log = logging.getLogger("fathom.ingestion")
 
@@ -85,6 +95,12 @@ class DurableBatchWriter:
                 principal.project_id or "", principal.organization_id, events, headers
             )
         return events
+
+    async def close(self) -> None:
+        for masker in self._maskers:
+            close = getattr(masker, "close", None)
+            if close is not None:
+                await close()
 
     async def write(self, project_id: str, events: list[dict[str, Any]]) -> None:
         if not events:
@@ -166,33 +182,89 @@ class ScoreResult:
 
 
 class AcceptScores:
-    """`POST /api/public/scores`: one object (the contract) or an array (SDK 5.x)."""
+    """`POST /api/public/scores`: one object (the contract) or an array (SDK 5.x).
 
-    def __init__(self, writer: DurableBatchWriter, clock: Clock, ids: IdGenerator) -> None:
+    A score naming a `configId` is checked against that config first (upstream's
+    `validateAndInflateScore`, which upstream runs later in the worker) and stored as the
+    config makes it: the config's name and data type, "True"/"False" for booleans and, for
+    categorical scores, the chosen category's number in the body's `categoryValue`. Scores
+    without a config never touch the record store.
+    """
+
+    CATEGORY_VALUE = "categoryValue"
+
+    def __init__(
+        self,
+        writer: DurableBatchWriter,
+        clock: Clock,
+        ids: IdGenerator,
+        records: RecordStore,
+        configs: ScoreConfigCache | None = None,
+    ) -> None:
         self._writer, self._clock, self._ids = writer, clock, ids
+        # Wiring passes the cache the config use cases refresh, so their changes apply at
+        # once; alone, a private cache still sees them within its TTL.
+        self._configs = configs if configs is not None else ScoreConfigCache(records, clock)
 
     async def __call__(
-        self, principal: Principal, items: list[Any], headers: Mapping[str, str]
+        self,
+        principal: Principal,
+        items: list[Any],
+        headers: Mapping[str, str],
+        *,
+        single: bool | None = None,
     ) -> ScoreResult:
-        if principal.project_id is None:
-            _project_of(principal)
+        """`single`: the body was one object, so a bad score fails the request (400) instead
+        of being listed in the 207; unknown (None) counts a one-item list as single."""
+        project_id = _project_of(principal)
+        if single is None:
+            single = len(items) == 1
         now = self._clock.now()
         result = ScoreResult()
-        envelopes: list[dict[str, Any]] = []
+        parsed: list[tuple[ScoreEvent, dict[str, Any]]] = []
         for item in items:
             try:
                 event = parse_score_request(item, now=now, new_id=self._ids.new_id)
             except InvalidInput as exc:
-                if len(items) == 1:
+                if single:
                     raise
                 result.errors.append(exc.message)
                 continue
+            body = dict(item)
+            body.pop(self.CATEGORY_VALUE, None)  # only the server may set it
+            parsed.append((event, body))
+        wanted = {event.config_id for event, _ in parsed if event.config_id}
+        configs = await self._configs.get_many(project_id, wanted) if wanted else {}
+        envelopes: list[dict[str, Any]] = []
+        for event, body in parsed:
+            if event.config_id:
+                problem = self._apply_config(body, configs.get(event.config_id))
+                if problem is not None:
+                    if single:
+                        raise InvalidInput(problem)
+                    result.errors.append(problem)
+                    continue
             result.accepted.append(event.id or "")
-            envelopes.append(_score_envelope(event, item, self._ids.new_id(), now))
+            envelopes.append(_score_envelope(event, body, self._ids.new_id(), now))
         if envelopes:
             masked = await self._writer.mask(principal, envelopes, headers)
-            await self._writer.write(principal.project_id or "", masked)
+            await self._writer.write(project_id, masked)
         return result
+
+    def _apply_config(self, body: dict[str, Any], config: ScoreConfig | None) -> str | None:
+        """Validate `body` against its config and inflate it in place; the problem, if any."""
+        if config is None:
+            return CONFIG_NOT_FOUND
+        score = ScoreInput.from_body(body)
+        problems = validate_score_against_config(score, config)
+        if problems:
+            return "; ".join(problems)
+        inflated = inflate_score(score, config)
+        body["name"] = inflated.name
+        body["dataType"] = inflated.data_type.value
+        if inflated.data_type is ScoreDataType.CATEGORICAL:
+            body[self.CATEGORY_VALUE] = inflated.value
+        return None
 
 
 def _score_envelope(

@@ -13,21 +13,35 @@ from fathom.entrypoints.http.errors import error_middleware
 from fathom.entrypoints.http.routes import (
     health,
     ingestion,
+    metrics,
     models,
     observations,
     projects,
     scores,
     traces,
 )
+from fathom.entrypoints.worker import Worker
 
 log = logging.getLogger("fathom.http")
 
-ROUTE_MODULES = (health, projects, ingestion, traces, observations, scores, models)
+ROUTE_MODULES = (
+    health,
+    projects,
+    ingestion,
+    traces,
+    observations,
+    scores,
+    metrics,
+    models,
+)
 
 
-def create_app(runtime: Runtime, *, start_runtime: bool = True) -> web.Application:
+def create_app(
+    runtime: Runtime, *, start_runtime: bool = True, with_worker: bool = False
+) -> web.Application:
     """Build the web app. With `start_runtime` the app migrates and provisions on start-up
-    and closes the adapters on shutdown; pass False when the caller manages the runtime."""
+    and closes the adapters on shutdown; pass False when the caller manages the runtime.
+    `with_worker` runs the queue consumer inside this process (`fathom serve`)."""
     settings = runtime.settings
     # The app-wide cap is the largest route limit; each route then applies its own.
     limit = max(
@@ -40,6 +54,17 @@ def create_app(runtime: Runtime, *, start_runtime: bool = True) -> web.Applicati
     if start_runtime:
         app.on_startup.append(_start(runtime))
         app.on_cleanup.append(_stop(runtime))
+    if with_worker:
+        worker = Worker(runtime)
+
+        async def start_worker(_app: web.Application) -> None:
+            worker.start()
+
+        async def stop_worker(_app: web.Application) -> None:
+            await worker.stop()
+
+        app.on_startup.append(start_worker)
+        app.on_shutdown.append(stop_worker)
     return app
 
 

@@ -27,7 +27,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: errors.FathomError) -> web.Response:
-    status = STATUS.get(type(exc), 500)
+    # Subclasses (e.g. an invalid score event) answer like the class they refine.
+    status = next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
     return json_response({"message": exc.message, "error": exc.langfuse_name}, status=status)
 
 

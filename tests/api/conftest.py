@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from fathom.entrypoints.bootstrap import Runtime
 from fathom.entrypoints.http.app import create_app
+from tests.conftest import basic_auth, make_settings
 
 
 @pytest.fixture
@@ -17,3 +20,36 @@ async def records_client(
 ) -> TestClient:
     """The app on a runtime whose telemetry engine is never started."""
     return await aiohttp_client(create_app(records_runtime, start_runtime=False))
+
+
+@pytest.fixture(scope="module")
+def telemetry_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data folder per module: chDB keeps one engine per process and path."""
+    return tmp_path_factory.mktemp("telemetry")
+
+
+@pytest.fixture
+async def client(
+    telemetry_data_dir: Path, aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> AsyncIterator[TestClient]:
+    """The whole app with its worker, on the embedded engines."""
+    settings = make_settings(
+        telemetry_data_dir, queue={"kind": "local", "backoff_base_seconds": 0.1}
+    )
+    runtime = Runtime(settings)
+    yield await aiohttp_client(create_app(runtime, with_worker=True))
+
+
+async def wait_for(
+    client: TestClient, path: str, ready: Callable[[dict], bool], timeout: float = 15, **params: str
+) -> dict:
+    """Poll a GET until `ready(body)`; ingestion is asynchronous."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await client.get(path, headers=basic_auth(), params=params)
+        body = await response.json() if response.status == 200 else {}
+        if response.status == 200 and ready(body):
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{path} not ready: {response.status} {body}")
+        await asyncio.sleep(0.05)

@@ -1374,6 +1374,7 @@ _OBSERVATIONS_VIEW = _View(
         "outputCost": _Measure(_cost("output")),
         "totalCost": _Measure("toFloat64(ob.total_cost)"),
         "countScores": _Measure("ifNull(sa.scores_count, 0)", ("sa",), True),
+        "uniqueTraceIds": _Measure("ob.trace_id", integer=True, numeric=False),
     },
 )
 

@@ -3,18 +3,10 @@
 Prints enqueue throughput with 16 concurrent producers, enqueue latency p50/p99, how long the
 event loop stalls meanwhile, and enqueue→handler latency p50/p99 both at a moderate rate and
 with the consumer running during a saturating burst.
-Run: `python bench/queue.py [--jobs N] [--synchronous FULL] [--blob [--no-fsync]] [--dir D]`.
+Run: `python bench/job_queue.py [--jobs N] [--synchronous FULL] [--blob [--no-fsync]] [--dir D]`.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, Python puts bench/ first on sys.path, where this very file would shadow the
-# stdlib `queue` that asyncio needs. Drop it before anything imports asyncio.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
 
 import argparse
 import asyncio
@@ -23,6 +15,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fathom.adapters.blob.local import LocalBlobStore

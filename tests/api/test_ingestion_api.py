@@ -1,0 +1,437 @@
+"""Write paths and read APIs end to end in one process: HTTP → blob+queue → worker → chDB."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bench.otlp_payloads import build_export
+from tests.api.conftest import wait_for
+from tests.conftest import basic_auth
+
+OBSERVATION_TYPES = [
+    "span",
+    "generation",
+    "event",
+    "agent",
+    "tool",
+    "chain",
+    "retriever",
+    "evaluator",
+    "embedding",
+    "guardrail",
+]
+
+
+def ts(offset_seconds: float = 0) -> str:
+    moment = datetime(2026, 5, 1, 12, 0, tzinfo=UTC) + timedelta(seconds=offset_seconds)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def event(type_: str, body: dict, offset: float = 0) -> dict:
+    return {"id": uuid.uuid4().hex, "timestamp": ts(offset), "type": type_, "body": body}
+
+
+async def post_batch(client: TestClient, events: list[dict]) -> dict:
+    response = await client.post(
+        "/api/public/ingestion", json={"batch": events}, headers=basic_auth()
+    )
+    assert response.status == 207
+    return await response.json()
+
+
+async def test_legacy_batch_with_every_event_type(client: TestClient) -> None:
+    trace_id = uuid.uuid4().hex
+    events = [
+        event(
+            "trace-create",
+            {
+                "id": trace_id,
+                "name": "legacy",
+                "userId": "u-legacy",
+                "sessionId": f"s-{trace_id}",
+                "tags": ["b", "a"],
+                "metadata": {"k": {"nested": 1}},
+                "input": {"q": 1},
+                "release": "r1",
+                "environment": "production",
+            },
+        ),
+        # The update arrives in the same batch as (and before) its create: merge rules apply.
+        event(
+            "generation-update",
+            {"id": f"{trace_id}-gen", "traceId": trace_id, "output": "answer", "endTime": ts(3)},
+            offset=2,
+        ),
+        event(
+            "generation-create",
+            {
+                "id": f"{trace_id}-gen",
+                "traceId": trace_id,
+                "name": "llm",
+                "startTime": ts(1),
+                "model": "gpt-4o",
+                "usage": {"promptTokens": 100, "completionTokens": 50, "totalTokens": 150},
+                "input": [{"role": "user", "content": "hi"}],
+            },
+            offset=1,
+        ),
+        *[
+            event(
+                f"{kind}-create",
+                {
+                    "id": f"{trace_id}-{kind}",
+                    "traceId": trace_id,
+                    "name": kind,
+                    "startTime": ts(1),
+                    "parentObservationId": f"{trace_id}-gen",
+                },
+                offset=1,
+            )
+            for kind in OBSERVATION_TYPES
+            if kind != "generation"
+        ],
+        event(
+            "score-create",
+            {"id": f"{trace_id}-score", "traceId": trace_id, "name": "quality", "value": 0.9},
+        ),
+        event("sdk-log", {"log": "hello from the sdk"}),
+        {"id": "bad-1", "type": "span-create", "body": {"id": "x"}},  # no timestamp
+        {"id": "bad-2", "timestamp": ts(), "type": "unknown-create", "body": {}},
+    ]
+    result = await post_batch(client, events)
+    assert {e["id"] for e in result["errors"]} == {"bad-1", "bad-2"}
+    assert all(
+        e["status"] == 400 and e["message"] == "Invalid request data" for e in result["errors"]
+    )
+    assert len(result["successes"]) == len(events) - 2
+    assert all(s["status"] == 201 for s in result["successes"])
+
+    trace = await wait_for(
+        client,
+        f"/api/public/traces/{trace_id}",
+        lambda t: len(t["observations"]) == len(OBSERVATION_TYPES) and len(t["scores"]) == 1,
+    )
+    assert trace["name"] == "legacy" and trace["userId"] == "u-legacy"
+    assert trace["tags"] == ["a", "b"]
+    assert trace["metadata"] == {"k": {"nested": 1}}
+    assert trace["environment"] == "production"
+    by_id = {o["id"]: o for o in trace["observations"]}
+    generation = by_id[f"{trace_id}-gen"]
+    assert generation["type"] == "GENERATION"
+    assert generation["output"] == "answer"
+    assert generation["endTime"] == "2026-05-01T12:00:03.000Z"
+    assert generation["usageDetails"] == {"input": 100, "output": 50, "total": 150}
+    assert generation["calculatedTotalCost"] == pytest.approx(100 * 2.5e-6 + 50 * 1e-5)
+    for kind in OBSERVATION_TYPES:
+        if kind != "generation":
+            assert by_id[f"{trace_id}-{kind}"]["type"] == kind.upper()
+    assert trace["scores"][0]["value"] == 0.9
+
+
+async def test_sdk4_style_reads_and_ingestion_scores(client: TestClient) -> None:
+    trace_id = uuid.uuid4().hex
+    session = f"s4-{trace_id}"
+    await post_batch(
+        client,
+        [
+            event(
+                "trace-create",
+                {"id": trace_id, "name": "sdk4", "sessionId": session, "userId": "u4"},
+            ),
+            event(
+                "span-create",
+                {"id": f"{trace_id}-s", "traceId": trace_id, "name": "step", "startTime": ts()},
+            ),
+            event(
+                "score-create",
+                {
+                    "id": f"{trace_id}-c",
+                    "traceId": trace_id,
+                    "name": "cat",
+                    "value": "good",
+                    "dataType": "CATEGORICAL",
+                },
+            ),
+        ],
+    )
+    listed = await wait_for(
+        client, "/api/public/traces", lambda b: len(b["data"]) == 1, userId="u4"
+    )
+    item = listed["data"][0]
+    assert item["id"] == trace_id and item["observations"] == [f"{trace_id}-s"]
+    assert listed["meta"] == {"page": 1, "limit": 50, "totalItems": 1, "totalPages": 1}
+    observations = await wait_for(
+        client, "/api/public/observations", lambda b: len(b["data"]) == 1, traceId=trace_id
+    )
+    assert observations["data"][0]["name"] == "step"
+    sessions = await wait_for(
+        client, f"/api/public/sessions/{session}", lambda b: len(b["traces"]) == 1
+    )
+    assert sessions["traces"][0]["id"] == trace_id
+    scores = await wait_for(
+        client, "/api/public/v2/scores", lambda b: len(b["data"]) == 1, traceId=trace_id
+    )
+    score = scores["data"][0]
+    assert score["stringValue"] == "good" and score["dataType"] == "CATEGORICAL"
+    assert score["trace"]["userId"] == "u4"
+
+
+@pytest.mark.parametrize("compress", [False, True])
+async def test_otlp_protobuf_and_json(client: TestClient, compress: bool) -> None:
+    body, trace_ids = build_export(2)
+    headers = {**basic_auth(), "Content-Type": "application/x-protobuf"}
+    if compress:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    response = await client.post("/api/public/otel/v1/traces", data=body, headers=headers)
+    assert response.status == 200
+    assert response.content_type == "application/x-protobuf"
+    for trace_id in trace_ids:
+        trace = await wait_for(
+            client, f"/api/public/traces/{trace_id}", lambda t: len(t["observations"]) == 5
+        )
+        assert trace["userId"] == "bench-user" and trace["metadata"]["tier"] == "gold"
+
+    span = {
+        "traceId": uuid.uuid4().hex,
+        "spanId": uuid.uuid4().hex[:16],
+        "name": "json-span",
+        "startTimeUnixNano": "1767225600000000000",
+        "endTimeUnixNano": "1767225601000000000",
+        "attributes": [
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}},
+        ],
+    }
+    payload = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [span]}]}]}
+    response = await client.post(
+        "/api/public/otel/v1/traces",
+        data=json.dumps(payload),
+        headers={**basic_auth(), "Content-Type": "application/json"},
+    )
+    assert response.status == 200 and await response.json() == {}
+    trace = await wait_for(
+        client, f"/api/public/traces/{span['traceId']}", lambda t: len(t["observations"]) == 1
+    )
+    generation = trace["observations"][0]
+    assert generation["type"] == "GENERATION" and generation["model"] == "gpt-4o-mini"
+    assert generation["usageDetails"] == {"input": 10, "output": 5, "total": 15}
+    assert generation["calculatedTotalCost"] > 0
+
+
+async def test_opentelemetry_sdk_exporter(client: TestClient) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = OTLPSpanExporter(
+        endpoint=str(client.make_url("/api/public/otel/v1/traces")), headers=basic_auth()
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("my-app")
+
+    def trace_something() -> str:
+        with tracer.start_as_current_span("agent-run") as root:
+            root.set_attribute("langfuse.trace.name", "otel-app")
+            root.set_attribute("user.id", "otel-user")
+            with tracer.start_as_current_span("chat gpt-4o") as llm:
+                llm.set_attribute("gen_ai.operation.name", "chat")
+                llm.set_attribute("gen_ai.request.model", "gpt-4o")
+                llm.set_attribute("gen_ai.usage.input_tokens", 1000)
+                llm.set_attribute("gen_ai.usage.output_tokens", 100)
+            return format(root.get_span_context().trace_id, "032x")
+
+    # The exporter blocks; the server runs on this event loop.
+    trace_id = await asyncio.to_thread(trace_something)
+    await asyncio.to_thread(provider.shutdown)
+    trace = await wait_for(
+        client, f"/api/public/traces/{trace_id}", lambda t: len(t["observations"]) == 2
+    )
+    assert trace["name"] == "otel-app" and trace["userId"] == "otel-user"
+    llm = next(o for o in trace["observations"] if o["name"] == "chat gpt-4o")
+    assert llm["type"] == "GENERATION"
+    assert llm["usageDetails"] == {"input": 1000, "output": 100, "total": 1100}
+    assert llm["calculatedTotalCost"] == pytest.approx(1000 * 2.5e-6 + 100 * 1e-5)
+    assert llm["parentObservationId"] == next(
+        o["id"] for o in trace["observations"] if o["name"] == "agent-run"
+    )
+
+
+async def test_bad_input_gets_langfuse_status_and_message(client: TestClient) -> None:
+    otlp = "/api/public/otel/v1/traces"
+    protobuf = {**basic_auth(), "Content-Type": "application/x-protobuf"}
+    response = await client.post(otlp, data=b"\x0a\xff\xff\xff", headers=protobuf)
+    assert response.status == 400
+    assert (await response.json())["error"] == "InvalidRequestError"
+
+    response = await client.post(
+        otlp, data=b"hello", headers={**basic_auth(), "Content-Type": "text/plain"}
+    )
+    assert response.status == 400
+    assert (await response.json())["error"] == "Invalid content type"
+
+    response = await client.post(
+        otlp, data=build_export(1)[0], headers={**protobuf, "x-langfuse-ingestion-version": "5"}
+    )
+    assert response.status == 400
+
+    response = await client.post(
+        "/api/public/ingestion", data=b"x" * (5 * 1024 * 1024), headers=basic_auth()
+    )
+    assert response.status == 413
+    assert (await response.json())["error"] == "PayloadTooLargeError"
+
+    response = await client.post("/api/public/ingestion", data=b"{not json", headers=basic_auth())
+    assert response.status == 400
+    response = await client.post("/api/public/ingestion", json={"events": []}, headers=basic_auth())
+    assert response.status == 400
+    assert (await response.json())["message"].startswith("Invalid request data")
+
+    # An unknown observation type is a per-event 400 that spares the rest of the batch.
+    trace_id = uuid.uuid4().hex
+    result = await post_batch(
+        client,
+        [
+            event("observation-create", {"id": "o1", "traceId": trace_id, "type": "WIDGET"}),
+            event("trace-create", {"id": trace_id, "name": "survivor"}),
+        ],
+    )
+    assert [e["status"] for e in result["errors"]] == [400]
+    await wait_for(client, f"/api/public/traces/{trace_id}", lambda t: t["name"] == "survivor")
+
+    # A score for a trace that does not exist is accepted, as Langfuse does.
+    response = await client.post(
+        "/api/public/scores",
+        json={"traceId": "no-such-trace", "name": "orphan", "value": 1},
+        headers=basic_auth(),
+    )
+    assert response.status == 200 and (await response.json())["id"]
+
+    response = await client.post(
+        "/api/public/scores",
+        json={"name": "no-target", "value": 1},
+        headers=basic_auth(),
+    )
+    assert response.status == 400
+    assert "Provide exactly one of the following" in (await response.json())["message"]
+
+    response = await client.get("/api/public/traces/does-not-exist", headers=basic_auth())
+    assert response.status == 404
+    assert await response.json() == {
+        "error": "LangfuseNotFoundError",
+        "message": "Trace not found within authorized project",
+    }
+
+
+async def test_scores_array_and_object_bodies(client: TestClient) -> None:
+    trace_id = uuid.uuid4().hex
+    response = await client.post(
+        "/api/public/scores",
+        json=[
+            {"id": f"{trace_id}-a", "traceId": trace_id, "name": "a", "value": 1.0},
+            {"traceId": trace_id, "name": "b", "value": "x", "dataType": "NUMERIC"},
+            {"sessionId": "sess", "name": "c", "value": 2},
+        ],
+        headers=basic_auth(),
+    )
+    assert response.status == 207
+    body = await response.json()
+    assert body["accepted"] == 2 and body["rejected"] == 1
+    response = await client.post(
+        "/api/public/scores",
+        json=[
+            {"traceId": trace_id, "name": "d", "value": 0, "dataType": "BOOLEAN"},
+            {"traceId": trace_id, "name": "e", "value": 3},
+        ],
+        headers=basic_auth(),
+    )
+    assert response.status == 202 and await response.json() == {"message": "Accepted"}
+
+    # v3 pages with a cursor until every score of the trace was seen exactly once.
+    first = await wait_for(
+        client,
+        "/api/public/v3/scores",
+        lambda b: "cursor" in b["meta"],
+        traceId=trace_id,
+        limit="2",
+    )
+    rest = await wait_for(
+        client,
+        "/api/public/v3/scores",
+        lambda b: True,
+        traceId=trace_id,
+        limit="2",
+        cursor=first["meta"]["cursor"],
+    )
+    seen = [s["name"] for s in first["data"] + rest["data"]]
+    assert sorted(seen) == ["a", "d", "e"]
+    assert "cursor" not in rest["meta"]
+    bool_score = next(s for s in first["data"] + rest["data"] if s["name"] == "d")
+    assert bool_score["value"] is False and bool_score["dataType"] == "BOOLEAN"
+
+    response = await client.delete(f"/api/public/scores/{trace_id}-a", headers=basic_auth())
+    assert response.status == 204
+    await wait_for(client, "/api/public/v2/scores", lambda b: len(b["data"]) == 2, traceId=trace_id)
+
+
+async def test_delete_traces_and_metrics(client: TestClient) -> None:
+    body, trace_ids = build_export(3)
+    response = await client.post(
+        "/api/public/otel/v1/traces",
+        data=body,
+        headers={**basic_auth(), "Content-Type": "application/x-protobuf"},
+    )
+    assert response.status == 200
+    for trace_id in trace_ids:
+        await wait_for(
+            client, f"/api/public/traces/{trace_id}", lambda t: len(t["observations"]) == 5
+        )
+
+    now = datetime.now(UTC)
+    query = {
+        "view": "observations",
+        "dimensions": [{"field": "name"}],
+        "metrics": [{"measure": "count", "aggregation": "count"}],
+        "filters": [
+            {"column": "traceId", "operator": "any of", "value": trace_ids, "type": "stringOptions"}
+        ],
+        "fromTimestamp": (now - timedelta(hours=1)).isoformat(),
+        "toTimestamp": (now + timedelta(hours=1)).isoformat(),
+    }
+    for path in ("/api/public/metrics", "/api/public/v2/metrics"):
+        response = await client.get(path, params={"query": json.dumps(query)}, headers=basic_auth())
+        assert response.status == 200, await response.text()
+        rows = {row["name"]: row["count_count"] for row in (await response.json())["data"]}
+        assert rows == {
+            "span-0": 3,
+            "generation-1": 3,
+            "tool-2": 3,
+            "generation-3": 3,
+            "event-4": 3,
+        }
+
+    response = await client.get(
+        "/api/public/metrics/daily", params={"userId": "bench-user"}, headers=basic_auth()
+    )
+    day = (await response.json())["data"][0]
+    assert day["countTraces"] >= 3
+    assert any(u["model"] == "gpt-4o-mini" and u["inputUsage"] > 0 for u in day["usage"])
+
+    response = await client.delete(f"/api/public/traces/{trace_ids[0]}", headers=basic_auth())
+    assert response.status == 200
+    response = await client.request(
+        "DELETE", "/api/public/traces", json={"traceIds": trace_ids[1:]}, headers=basic_auth()
+    )
+    assert response.status == 200
+    for trace_id in trace_ids:
+        response = await client.get(f"/api/public/traces/{trace_id}", headers=basic_auth())
+        assert response.status == 404

@@ -1,0 +1,117 @@
+"""Server-side masking through a real callback server, on the batch, OTLP and score paths."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bench.otlp_payloads import build_export
+from fathom.entrypoints.bootstrap import Runtime
+from fathom.entrypoints.http.app import create_app
+from tests.api.conftest import wait_for
+from tests.conftest import ORG_ID, PROJECT_ID, basic_auth, make_settings
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return "[MASKED]" if "secret" in value else value
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture
+async def callback(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {"headers": []}
+
+    async def mask(request: web.Request) -> web.Response:
+        seen["headers"].append(dict(request.headers))
+        payload = await request.json()
+        return web.json_response(
+            {"events": [{**e, "body": redact(e["body"])} for e in payload["events"]]}
+        )
+
+    app = web.Application()
+    app.router.add_post("/mask", mask)
+    server = await aiohttp_server(app)
+    seen["url"] = str(server.make_url("/mask"))
+    return seen
+
+
+@pytest.fixture
+async def masked_client(
+    callback: dict[str, Any],
+    telemetry_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> TestClient:
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", callback["url"])
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_PROPAGATED_HEADERS", "x-tenant")
+    runtime = Runtime(make_settings(telemetry_data_dir))
+    return await aiohttp_client(create_app(runtime, with_worker=True))
+
+
+async def test_batch_otlp_and_scores_are_masked_before_storage(
+    masked_client: TestClient, callback: dict[str, Any]
+) -> None:
+    trace_id = uuid.uuid4().hex
+    response = await masked_client.post(
+        "/api/public/ingestion",
+        json={
+            "batch": [
+                {
+                    "id": uuid.uuid4().hex,
+                    "timestamp": "2026-05-01T00:00:00Z",
+                    "type": "trace-create",
+                    "body": {"id": trace_id, "input": {"password": "my secret"}, "name": "m"},
+                }
+            ]
+        },
+        headers={**basic_auth(), "x-tenant": "acme"},
+    )
+    assert response.status == 207
+    trace = await wait_for(masked_client, f"/api/public/traces/{trace_id}", lambda t: True)
+    assert trace["input"] == {"password": "[MASKED]"}
+    headers = callback["headers"][0]
+    assert headers["X-Langfuse-Org-Id"] == ORG_ID
+    assert headers["X-Langfuse-Project-Id"] == PROJECT_ID
+    assert headers["x-tenant"] == "acme"
+
+    body, trace_ids = build_export(1)
+    # Put a secret into the OTLP payload: the generation inputs contain plain words only.
+    body = body.replace(b"answer", b"secret", 1)  # same length keeps the protobuf valid
+    response = await masked_client.post(
+        "/api/public/otel/v1/traces",
+        data=gzip.compress(body),
+        headers={
+            **basic_auth(),
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+        },
+    )
+    assert response.status == 200
+    trace = await wait_for(
+        masked_client, f"/api/public/traces/{trace_ids[0]}", lambda t: len(t["observations"]) == 5
+    )
+    generations = [o for o in trace["observations"] if o["type"] == "GENERATION"]
+    assert "[MASKED]" in {m["content"] for g in generations for m in g["input"]}
+
+    response = await masked_client.post(
+        "/api/public/scores",
+        json={"traceId": trace_id, "name": "s", "value": 1, "comment": "a secret note"},
+        headers=basic_auth(),
+    )
+    assert response.status == 200
+    scores = await wait_for(
+        masked_client, "/api/public/v2/scores", lambda b: len(b["data"]) == 1, traceId=trace_id
+    )
+    assert scores["data"][0]["comment"] == "[MASKED]"
