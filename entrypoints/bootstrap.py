@@ -53,6 +53,7 @@ from fathom.core.usecases.models import (
     ModelCatalog,
 )
 from fathom.core.usecases.pricing import PriceObservations
+from fathom.entrypoints.http.otlp_decode import decode_otlp
 from fathom.entrypoints.settings import Settings
 from fathom.plugins.adapters import AdapterRegistry
 from fathom.plugins.manager import build_plugin_manager
@@ -168,9 +169,17 @@ def build_container(settings: Settings) -> Wiring:
             container.resolve(TelemetryStore),
             container.resolve(JsonCodec),
             container.resolve(Clock),
+            decode_otlp,
             pricer=container.resolve(ObservationPricer),
             enrichers=_collect(plugins.hook.fathom_enrichers(settings=settings)),
             exporters=_collect(plugins.hook.fathom_exporters(settings=settings)),
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        AcceptOtlpSpans,
+        factory=lambda: AcceptOtlpSpans(
+            container.resolve(DurableBatchWriter), container.resolve(Clock), decode_otlp
         ),
         scope=punq.Scope.singleton,
     )
@@ -186,7 +195,6 @@ def build_container(settings: Settings) -> Wiring:
         InitializeHeadless,
         ListProjectsOfKey,
         AcceptIngestionBatch,
-        AcceptOtlpSpans,
         AcceptScores,
         CreateModel,
         ListModels,

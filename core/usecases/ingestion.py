@@ -10,9 +10,11 @@ Processing is idempotent, so a job delivered twice (after a crash) changes nothi
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,6 +54,14 @@ from fathom.core.usecases.evaluation import ScoreConfigCache
 log = logging.getLogger("fathom.ingestion")
 
 INGESTION_JOB = "ingestion"
+# What an ingestion job's blob holds.
+EVENTS = "events"
+OTLP_PROTOBUF = "otlp-protobuf"
+OTLP_JSON = "otlp-json"
+
+# Decodes a stored OTLP export (bytes, format) into the neutral span structure; the wire
+# formats are the edge's business, so the wiring passes the decoder in.
+OtlpDecoder = Callable[[bytes, str], list[ResourceSpans]]
 
 
 class ObservationPricer(Protocol):
@@ -102,6 +112,10 @@ class DurableBatchWriter:
             if close is not None:
                 await close()
 
+    @property
+    def masks(self) -> bool:
+        return bool(self._maskers)
+
     async def write(self, project_id: str, events: list[dict[str, Any]]) -> None:
         if not events:
             return
@@ -109,7 +123,29 @@ class DurableBatchWriter:
         key = f"events/{project_id}/{now:%Y/%m/%d/%H}/{self._ids.new_id()}.json"
         payload = {"projectId": project_id, "receivedAt": now.isoformat(), "events": events}
         await self._blobs.put(key, self._codec.dumps(payload), "application/json")
-        await self._queue.enqueue(INGESTION_JOB, {"projectId": project_id, "key": key})
+        await self._queue.enqueue(
+            INGESTION_JOB, {"projectId": project_id, "key": key, "format": EVENTS}
+        )
+
+    async def write_otlp(
+        self, project_id: str, body: bytes, otlp_format: str, sdk_version: str | None
+    ) -> None:
+        """Store an OTLP export as received; the worker converts it. Converting there keeps
+        the request path short (the conversion is most of the CPU an ingested span costs)."""
+        now = self._clock.now()
+        suffix = "pb" if otlp_format == OTLP_PROTOBUF else "json"
+        key = f"otlp/{project_id}/{now:%Y/%m/%d/%H}/{self._ids.new_id()}.{suffix}"
+        await self._blobs.put(key, body, None)
+        await self._queue.enqueue(
+            INGESTION_JOB,
+            {
+                "projectId": project_id,
+                "key": key,
+                "format": otlp_format,
+                "receivedAt": now.isoformat(),
+                "sdkVersion": sdk_version,
+            },
+        )
 
 
 class AcceptIngestionBatch:
@@ -151,28 +187,42 @@ class AcceptIngestionBatch:
 
 
 class AcceptOtlpSpans:
-    """`POST /api/public/otel/v1/traces`: spans become ingestion events, then as a batch."""
+    """`POST /api/public/otel/v1/traces`, after the edge has validated the export.
 
-    def __init__(self, writer: DurableBatchWriter, clock: Clock, ids: IdGenerator) -> None:
-        self._writer, self._clock, self._ids = writer, clock, ids
+    Without maskers the export is stored as received and converted by the worker. With
+    maskers it is converted here, because masking must happen before anything is stored.
+    """
+
+    def __init__(self, writer: DurableBatchWriter, clock: Clock, decode_otlp: OtlpDecoder) -> None:
+        self._writer, self._clock, self._decode = writer, clock, decode_otlp
 
     async def __call__(
         self,
         principal: Principal,
-        resource_spans: list[ResourceSpans],
+        body: bytes,
+        otlp_format: str,
         sdk_version: str | None,
         headers: Mapping[str, str],
-    ) -> int:
+    ) -> None:
         project_id = _project_of(principal)
+        if not self._writer.masks:
+            await self._writer.write_otlp(project_id, body, otlp_format, sdk_version)
+            return
         events = spans_to_ingestion_events(
-            resource_spans,
+            self._decode(body, otlp_format),
             sdk_version=sdk_version,
             received_at=self._clock.now(),
-            new_id=self._ids.new_id,
+            new_id=sequential_ids(),
         )
         events = await self._writer.mask(principal, events, headers)
         await self._writer.write(project_id, events)
-        return len(events)
+
+
+def sequential_ids() -> Callable[[], str]:
+    """Envelope ids for converted spans: unique, and far cheaper than a uuid4 per event."""
+    prefix = uuid.uuid4().hex
+    counter = itertools.count()
+    return lambda: f"{prefix}-{next(counter)}"
 
 
 @dataclass(slots=True)
@@ -233,7 +283,7 @@ class AcceptScores:
             body = dict(item)
             body.pop(self.CATEGORY_VALUE, None)  # only the server may set it
             parsed.append((event, body))
-        wanted = {event.config_id for event, _ in parsed if event.config_id}
+        wanted = list(dict.fromkeys(event.config_id for event, _ in parsed if event.config_id))
         configs = await self._configs.get_many(project_id, wanted) if wanted else {}
         envelopes: list[dict[str, Any]] = []
         for event, body in parsed:
@@ -285,7 +335,11 @@ def _project_of(principal: Principal) -> str:
 
 
 class ProcessIngestionJobs:
-    """The worker step: many jobs' batches merged and written with one insert per table."""
+    """The worker step: many jobs' batches merged and written with one insert per table.
+
+    The CPU-heavy part (decoding, conversion, parsing, merging) runs in a thread, so that in
+    `fathom serve` the web tier on the event loop keeps answering while a batch is processed.
+    """
 
     def __init__(
         self,
@@ -293,41 +347,75 @@ class ProcessIngestionJobs:
         telemetry: TelemetryStore,
         codec: JsonCodec,
         clock: Clock,
+        decode_otlp: OtlpDecoder,
         pricer: ObservationPricer | None = None,
         enrichers: Sequence[Enricher] = (),
         exporters: Sequence[Exporter] = (),
     ) -> None:
         self._blobs, self._telemetry, self._codec, self._clock = blobs, telemetry, codec, clock
+        self._decode = decode_otlp
         self._pricer = pricer
         self._enrichers = list(enrichers)
         self._exporters = list(exporters)
 
     async def __call__(self, jobs: list[Job]) -> None:
-        payloads = await asyncio.gather(*(self._load(job) for job in jobs))
-        by_project: dict[str, list[ParsedEvent]] = defaultdict(list)
-        for payload in payloads:
-            if payload is None:
-                continue
-            project_id = payload["projectId"]
-            events, errors = parse_batch(payload["events"])
-            for error in errors:
-                log.warning("dropping invalid stored event", extra={"event_error": error.to_dict()})
-            by_project[project_id].extend(events)
-        for project_id, events in by_project.items():
-            await self._merge_and_write(project_id, events)
+        blobs = await asyncio.gather(*(self._load(job) for job in jobs))
+        by_project = await asyncio.to_thread(self._events_by_project, jobs, blobs)
+        for project_id, (events, complete) in by_project.items():
+            await self._merge_and_write(project_id, events, complete)
 
-    async def _load(self, job: Job) -> dict[str, Any] | None:
+    async def _load(self, job: Job) -> bytes | None:
         try:
-            data = await self._blobs.get(job.payload["key"])
+            return await self._blobs.get(job.payload["key"])
         except NotFound:
             log.error("ingestion batch %s is missing; job dropped", job.payload.get("key"))
             return None
-        payload = self._codec.loads(data)
-        assert isinstance(payload, dict)
-        return payload
 
-    async def _merge_and_write(self, project_id: str, events: list[ParsedEvent]) -> None:
+    def _events_by_project(
+        self, jobs: list[Job], blobs: list[bytes | None]
+    ) -> dict[str, tuple[list[ParsedEvent], set[str]]]:
+        """Parsed events per project, with the ids of observations that came as whole OTLP
+        spans: a span is exported once, when it ends, so there is no stored row to merge."""
+        by_project: dict[str, tuple[list[ParsedEvent], set[str]]] = defaultdict(lambda: ([], set()))
+        for job, data in zip(jobs, blobs, strict=True):
+            if data is None:
+                continue
+            payload = job.payload
+            otlp_format = payload.get("format", EVENTS)
+            if otlp_format == EVENTS:
+                stored = self._codec.loads(data)
+                assert isinstance(stored, dict)
+                raw_events = stored["events"]
+            else:
+                try:
+                    resource_spans = self._decode(data, otlp_format)
+                except InvalidInput as exc:  # validated when accepted; a corrupt blob
+                    log.error("dropping unreadable OTLP batch %s: %s", payload["key"], exc)
+                    continue
+                raw_events = spans_to_ingestion_events(
+                    resource_spans,
+                    sdk_version=payload.get("sdkVersion"),
+                    received_at=datetime.fromisoformat(payload["receivedAt"]),
+                    new_id=sequential_ids(),
+                )
+            events, errors = parse_batch(raw_events)
+            for error in errors:
+                log.warning("dropping invalid stored event", extra={"event_error": error.to_dict()})
+            project_events, complete = by_project[payload["projectId"]]
+            project_events.extend(events)
+            if otlp_format != EVENTS:
+                complete.update(
+                    event.id
+                    for event in events
+                    if event.kind is EntityKind.OBSERVATION and event.id
+                )
+        return by_project
+
+    async def _merge_and_write(
+        self, project_id: str, events: list[ParsedEvent], complete_observations: set[str]
+    ) -> None:
         trace_ids, observation_ids, score_ids = entity_ids(events)
+        observation_ids -= complete_observations
         stored_traces, stored_observations, stored_scores = await asyncio.gather(
             self._telemetry.get_traces(project_id, sorted(trace_ids)) if trace_ids else _none(),
             self._telemetry.get_observations(project_id, sorted(observation_ids))
@@ -335,7 +423,8 @@ class ProcessIngestionJobs:
             else _none(),
             self._telemetry.get_scores(project_id, sorted(score_ids)) if score_ids else _none(),
         )
-        merged = merge_batch(
+        merged = await asyncio.to_thread(
+            merge_batch,
             project_id,
             events,
             {t.id: t for t in stored_traces},

@@ -119,6 +119,41 @@ def decode_protobuf(body: bytes) -> list[ResourceSpans]:
     return result
 
 
+def validate_protobuf(body: bytes) -> int:
+    """Check an export as `decode_protobuf` does, without converting it; the span count.
+
+    The request path only needs to know the export is acceptable: parsing in C and checking
+    the ids costs a small fraction of building the Python structure.
+    """
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise InvalidInput(f"Failed to parse OTel Protobuf Trace: {exc}. {_NOT_TRACES}") from None
+    count = 0
+    for r_index, resource_spans in enumerate(request.resource_spans[:]):
+        for s_index, scope_spans in enumerate(resource_spans.scope_spans[:]):
+            for p_index, span in enumerate(scope_spans.spans[:]):
+                trace_id = span.trace_id
+                span_id = span.span_id
+                parent = span.parent_span_id
+                if (
+                    len(trace_id) != 16
+                    or len(span_id) != 8
+                    or trace_id == _ZERO_TRACE_ID
+                    or span_id == _ZERO_SPAN_ID
+                    or (parent and len(parent) != 8)
+                ):
+                    raise _pb_id_error(span, r_index, s_index, p_index)
+                count += 1
+    return count
+
+
+def decode_otlp(body: bytes, otlp_format: str) -> list[ResourceSpans]:
+    """Decode a stored export by the format it was accepted in ("otlp-protobuf"/"otlp-json")."""
+    return decode_protobuf(body) if otlp_format == "otlp-protobuf" else decode_json(body)
+
+
 def _pb_id_error(span: Any, r_index: int, s_index: int, p_index: int) -> InvalidInput:
     location = f"resourceSpans[{r_index}].scopeSpans[{s_index}].spans[{p_index}]"
     if len(span.trace_id) != 16 or span.trace_id == _ZERO_TRACE_ID:

@@ -5,10 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from fathom.core.domain.errors import InvalidInput
-from fathom.core.usecases.ingestion import AcceptIngestionBatch, AcceptOtlpSpans, AcceptScores
+from fathom.core.usecases.ingestion import (
+    OTLP_JSON,
+    OTLP_PROTOBUF,
+    AcceptIngestionBatch,
+    AcceptOtlpSpans,
+    AcceptScores,
+)
 from fathom.entrypoints.http.context import principal, settings, use
 from fathom.entrypoints.http.json import json_response, read_body, read_json
-from fathom.entrypoints.http.otlp_decode import decode_json, decode_protobuf
+from fathom.entrypoints.http.otlp_decode import decode_json, validate_protobuf
 
 routes = web.RouteTableDef()
 
@@ -36,9 +42,9 @@ async def otel_traces(request: web.Request) -> web.Response:
     # aiohttp has already inflated a gzip Content-Encoding.
     body = await read_body(request, settings(request).max_otlp_body_bytes)
     if PROTOBUF in content_type:
-        resource_spans = decode_protobuf(body)
+        otlp_format, has_spans = OTLP_PROTOBUF, validate_protobuf(body) > 0
     elif "application/json" in content_type:
-        resource_spans = decode_json(body)
+        otlp_format, has_spans = OTLP_JSON, bool(decode_json(body))
     else:
         return json_response(
             {
@@ -48,9 +54,9 @@ async def otel_traces(request: web.Request) -> web.Response:
             },
             status=400,
         )
-    if resource_spans:
+    if has_spans:
         sdk_version = request.headers.get("x-langfuse-sdk-version")
-        await use(request, AcceptOtlpSpans)(caller, resource_spans, sdk_version, request.headers)
+        await use(request, AcceptOtlpSpans)(caller, body, otlp_format, sdk_version, request.headers)
     if PROTOBUF in content_type:
         # An empty ExportTraceServiceResponse encodes to zero bytes.
         return web.Response(body=b"", content_type=PROTOBUF)

@@ -1,0 +1,155 @@
+"""End-to-end ingestion benchmark: OTLP in, readable through the public API out.
+
+Starts `fathom serve` on the embedded defaults (or targets `--url`), sends realistic SDK-shaped
+OTLP exports (5 spans per trace, 1–2 KB input/output on generations) with bounded count and
+concurrency, then polls the public API until every span is readable, and prints:
+spans/s accepted, spans/s end to end (first POST → all readable), lag after the last
+acknowledgement, POST latency p50/p99, server CPU per span, idle and peak RSS, start-up time.
+
+Run: `TZ=UTC python bench/ingest.py [--requests 200] [--concurrency 16] [--traces 50]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from otlp_payloads import build_export
+
+PUBLIC_KEY, SECRET_KEY = "pk-lf-bench", "sk-lf-bench"
+AUTH = "Basic " + base64.b64encode(f"{PUBLIC_KEY}:{SECRET_KEY}".encode()).decode()
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_memory_mib(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(port: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], float]:
+    env = {
+        **os.environ,
+        "TZ": "UTC",
+        "FATHOM_PORT": str(port),
+        "FATHOM_DATA_DIR": str(data_dir),
+        "FATHOM_LOG_LEVEL": "WARNING",
+        "LANGFUSE_INIT_ORG_ID": "bench-org",
+        "LANGFUSE_INIT_PROJECT_ID": "bench-project",
+        "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PUBLIC_KEY,
+        "LANGFUSE_INIT_PROJECT_SECRET_KEY": SECRET_KEY,
+    }
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fathom", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir.parent / "server.log", "wb"),
+    )
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/public/health", timeout=1):
+                return process, time.perf_counter() - started
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit((data_dir.parent / "server.log").read_text()[-3000:]) from None
+            time.sleep(0.02)
+
+
+async def readable_spans(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(
+        f"{url}/api/public/observations", params={"limit": "1"}, headers={"Authorization": AUTH}
+    ) as response:
+        return (await response.json())["meta"]["totalItems"]
+
+
+async def run(args: argparse.Namespace, url: str, pid: int | None) -> None:
+    payloads = [build_export(args.traces)[0] for _ in range(args.requests)]
+    spans = args.requests * args.traces * 5
+    latencies: list[float] = []
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for payload in payloads:
+        queue.put_nowait(payload)
+    connector = aiohttp.TCPConnector(limit=args.concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        baseline = await readable_spans(session, url)
+        headers = {"Authorization": AUTH, "Content-Type": "application/x-protobuf"}
+
+        async def sender() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                begun = time.perf_counter()
+                async with session.post(
+                    f"{url}/api/public/otel/v1/traces", data=body, headers=headers
+                ) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise SystemExit(f"POST failed: {response.status}")
+                latencies.append(time.perf_counter() - begun)
+
+        cpu_before = proc_cpu_seconds(pid) if pid else 0.0
+        first_post = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(args.concurrency)))
+        last_ack = time.perf_counter()
+        while await readable_spans(session, url) < baseline + spans:
+            await asyncio.sleep(0.25)  # each poll is a FINAL count: keep it off the hot path
+        all_readable = time.perf_counter()
+        cpu_after = proc_cpu_seconds(pid) if pid else 0.0
+
+    latencies.sort()
+    print(f"spans sent                 {spans}")
+    print(f"spans/s accepted           {spans / (last_ack - first_post):,.0f}")
+    print(f"spans/s end to end         {spans / (all_readable - first_post):,.0f}")
+    print(f"lag after last ack         {all_readable - last_ack:.3f} s")
+    print(
+        f"POST latency p50 / p99     {statistics.median(latencies) * 1000:.1f} / "
+        f"{latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms "
+        f"({args.concurrency} concurrent, {args.traces * 5} spans each)"
+    )
+    if pid:
+        print(f"server CPU per span        {(cpu_after - cpu_before) / spans * 1e6:.1f} µs")
+        print(f"server peak RSS            {proc_memory_mib(pid, 'VmHWM'):.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--traces", type=int, default=50, help="traces per request")
+    parser.add_argument("--port", type=int, default=13100)
+    parser.add_argument("--url", help="benchmark a running server instead of starting one")
+    args = parser.parse_args()
+    if args.url:
+        asyncio.run(run(args, args.url, None))
+        return
+    with tempfile.TemporaryDirectory(prefix="fathom-bench-ingest-") as folder:
+        process, startup = start_server(args.port, Path(folder) / "data")
+        try:
+            time.sleep(1.0)
+            print(f"start-up to healthy        {startup:.2f} s")
+            print(f"idle RSS                   {proc_memory_mib(process.pid, 'VmRSS'):.0f} MiB")
+            asyncio.run(run(args, f"http://127.0.0.1:{args.port}", process.pid))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
