@@ -23,6 +23,7 @@ from fathom.adapters.blob.codec import OrjsonCodec
 from fathom.adapters.llm.tokenizer import TiktokenCounter
 from fathom.core.domain.errors import ConfigurationError
 from fathom.core.ports.blob import BlobStore
+from fathom.core.ports.prompts import PromptCache
 from fathom.core.ports.queue import JobQueue
 from fathom.core.ports.records import RecordStore
 from fathom.core.ports.security import SecretHasher
@@ -36,6 +37,43 @@ from fathom.core.usecases.access import (
     HeadlessInitRequest,
     InitializeHeadless,
     ListProjectsOfKey,
+)
+from fathom.core.usecases.datasets import (
+    CreateDataset,
+    CreateDatasetRunItem,
+    DeleteDatasetItem,
+    DeleteDatasetRun,
+    GetDataset,
+    GetDatasetItem,
+    GetDatasetRun,
+    ListDatasetItems,
+    ListDatasetRunItems,
+    ListDatasetRuns,
+    ListDatasets,
+    ListExperimentItems,
+    ListExperiments,
+    RecordExperimentLinks,
+    UpsertDatasetItem,
+)
+from fathom.core.usecases.evaluation import (
+    AssignAnnotationQueue,
+    CreateAnnotationQueue,
+    CreateAnnotationQueueItem,
+    CreateComment,
+    CreateScoreConfig,
+    DeleteAnnotationQueueItem,
+    GetAnnotationQueue,
+    GetAnnotationQueueItem,
+    GetComment,
+    GetScoreConfig,
+    ListAnnotationQueueItems,
+    ListAnnotationQueues,
+    ListComments,
+    ListScoreConfigs,
+    ScoreConfigCache,
+    UnassignAnnotationQueue,
+    UpdateAnnotationQueueItem,
+    UpdateScoreConfig,
 )
 from fathom.core.usecases.ingestion import (
     AcceptIngestionBatch,
@@ -53,6 +91,17 @@ from fathom.core.usecases.models import (
     ModelCatalog,
 )
 from fathom.core.usecases.pricing import PriceObservations
+from fathom.core.usecases.prompts import (
+    CreatePromptVersion,
+    DeletePrompt,
+    GetPrompt,
+    InMemoryPromptCache,
+    ListPrompts,
+    ListProtectedLabels,
+    ProtectPromptLabel,
+    UnprotectPromptLabel,
+    UpdatePromptLabels,
+)
 from fathom.entrypoints.http.otlp_decode import decode_otlp
 from fathom.entrypoints.settings import Settings
 from fathom.plugins.adapters import AdapterRegistry
@@ -173,6 +222,7 @@ def build_container(settings: Settings) -> Wiring:
             pricer=container.resolve(ObservationPricer),
             enrichers=_collect(plugins.hook.fathom_enrichers(settings=settings)),
             exporters=_collect(plugins.hook.fathom_exporters(settings=settings)),
+            experiments=container.resolve(RecordExperimentLinks),
         ),
         scope=punq.Scope.singleton,
     )
@@ -180,6 +230,25 @@ def build_container(settings: Settings) -> Wiring:
         AcceptOtlpSpans,
         factory=lambda: AcceptOtlpSpans(
             container.resolve(DurableBatchWriter), container.resolve(Clock), decode_otlp
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(ScoreConfigCache, scope=punq.Scope.singleton)
+    container.register(
+        PromptCache,
+        factory=lambda: InMemoryPromptCache(
+            container.resolve(Clock), ttl_seconds=settings.prompt_cache_ttl_seconds
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        AcceptScores,
+        factory=lambda: AcceptScores(
+            container.resolve(DurableBatchWriter),
+            container.resolve(Clock),
+            container.resolve(IdGenerator),
+            container.resolve(RecordStore),
+            container.resolve(ScoreConfigCache),
         ),
         scope=punq.Scope.singleton,
     )
@@ -195,11 +264,50 @@ def build_container(settings: Settings) -> Wiring:
         InitializeHeadless,
         ListProjectsOfKey,
         AcceptIngestionBatch,
-        AcceptScores,
         CreateModel,
         ListModels,
         GetModel,
         DeleteModel,
+        CreateScoreConfig,
+        ListScoreConfigs,
+        GetScoreConfig,
+        UpdateScoreConfig,
+        CreateComment,
+        ListComments,
+        GetComment,
+        CreateAnnotationQueue,
+        ListAnnotationQueues,
+        GetAnnotationQueue,
+        CreateAnnotationQueueItem,
+        ListAnnotationQueueItems,
+        GetAnnotationQueueItem,
+        UpdateAnnotationQueueItem,
+        DeleteAnnotationQueueItem,
+        AssignAnnotationQueue,
+        UnassignAnnotationQueue,
+        CreatePromptVersion,
+        GetPrompt,
+        ListPrompts,
+        UpdatePromptLabels,
+        DeletePrompt,
+        ListProtectedLabels,
+        ProtectPromptLabel,
+        UnprotectPromptLabel,
+        CreateDataset,
+        ListDatasets,
+        GetDataset,
+        UpsertDatasetItem,
+        ListDatasetItems,
+        GetDatasetItem,
+        DeleteDatasetItem,
+        CreateDatasetRunItem,
+        ListDatasetRunItems,
+        ListDatasetRuns,
+        GetDatasetRun,
+        DeleteDatasetRun,
+        RecordExperimentLinks,
+        ListExperiments,
+        ListExperimentItems,
     ):
         container.register(use_case, scope=punq.Scope.singleton)
     return Wiring(container, plugins, registry)

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
             "FATHOM_API_KEY_CACHE_TTL_SECONDS", "LANGFUSE_CACHE_API_KEY_TTL_SECONDS"
         ),
     )
+    prompt_cache_ttl_seconds: int = Field(
+        default=300,
+        ge=0,
+        validation_alias=AliasChoices(
+            "FATHOM_PROMPT_CACHE_TTL_SECONDS", "LANGFUSE_CACHE_PROMPT_TTL_SECONDS"
+        ),
+        description="Server-side prompt cache; 0 turns it off.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_ingestion_body_bytes: int = Field(default=4_718_592, ge=1024)
     max_otlp_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -795,6 +795,10 @@ def _parse_score_fields(
         issues.append(_type_issue(value_path, "string", raw_value))
     else:
         string_value = raw_value
+        if data_type is ScoreDataType.CATEGORICAL and config_id:
+            # Set by the server when it validated the score against its config: the number
+            # the chosen category maps to.
+            value = _number(body.get("categoryValue"))
         if data_type is ScoreDataType.TEXT and not 1 <= len(raw_value) <= MAX_TEXT_SCORE_LENGTH:
             issues.append(
                 Issue(

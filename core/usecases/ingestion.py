@@ -49,6 +49,7 @@ from fathom.core.ports.queue import Job, JobQueue
 from fathom.core.ports.records import RecordStore
 from fathom.core.ports.system import Clock, IdGenerator, JsonCodec
 from fathom.core.ports.telemetry import TelemetryStore
+from fathom.core.usecases.datasets import RecordExperimentLinks
 from fathom.core.usecases.evaluation import ScoreConfigCache
 
 log = logging.getLogger("fathom.ingestion")
@@ -280,8 +281,11 @@ class AcceptScores:
                     raise
                 result.errors.append(exc.message)
                 continue
-            body = dict(item)
-            body.pop(self.CATEGORY_VALUE, None)  # only the server may set it
+            body = item
+            if event.config_id or self.CATEGORY_VALUE in item:
+                # Inflation writes into the body; only the server may set the category value.
+                body = dict(item)
+                body.pop(self.CATEGORY_VALUE, None)
             parsed.append((event, body))
         wanted = list(dict.fromkeys(event.config_id for event, _ in parsed if event.config_id))
         configs = await self._configs.get_many(project_id, wanted) if wanted else {}
@@ -351,8 +355,10 @@ class ProcessIngestionJobs:
         pricer: ObservationPricer | None = None,
         enrichers: Sequence[Enricher] = (),
         exporters: Sequence[Exporter] = (),
+        experiments: RecordExperimentLinks | None = None,
     ) -> None:
         self._blobs, self._telemetry, self._codec, self._clock = blobs, telemetry, codec, clock
+        self._experiments = experiments
         self._decode = decode_otlp
         self._pricer = pricer
         self._enrichers = list(enrichers)
@@ -446,6 +452,8 @@ class ProcessIngestionJobs:
         if merged.scores:
             writes.append(self._telemetry.upsert_scores(merged.scores))
         await asyncio.gather(*writes)
+        if self._experiments is not None and merged.experiment_links:
+            await self._experiments(project_id, merged.experiment_links, merged.observations)
         for exporter in self._exporters:
             try:
                 await exporter.export(project_id, merged.traces, merged.observations, merged.scores)

@@ -11,12 +11,15 @@ from fathom.entrypoints.bootstrap import Runtime
 from fathom.entrypoints.http import context
 from fathom.entrypoints.http.errors import error_middleware
 from fathom.entrypoints.http.routes import (
+    datasets,
+    evaluation,
     health,
     ingestion,
     metrics,
     models,
     observations,
     projects,
+    prompts,
     scores,
     traces,
 )
@@ -33,6 +36,9 @@ ROUTE_MODULES = (
     scores,
     metrics,
     models,
+    evaluation,
+    prompts,
+    datasets,
 )
 
 

@@ -212,7 +212,10 @@ def _score_value(score: Score) -> dict[str, Any]:
         return {"value": score.value}
     if score.data_type is ScoreDataType.TEXT:
         return {"stringValue": score.string_value}
-    return {"value": score.value, "stringValue": score.string_value}
+    # The contract types `value` as a number for every non-text score; upstream stores 0
+    # for a categorical score without a numeric mapping.
+    value = score.value if score.value is not None else 0
+    return {"value": value, "stringValue": score.string_value}
 
 
 def score_json(score: Score) -> dict[str, Any]:

@@ -69,7 +69,7 @@ async def create_scores(request: web.Request) -> web.Response:
     body = await read_json(request, settings(request).max_ingestion_body_bytes)
     single = not isinstance(body, list)
     items = [body] if single else body
-    result = await use(request, AcceptScores)(caller, items, request.headers)
+    result = await use(request, AcceptScores)(caller, items, request.headers, single=single)
     if single:
         return json_response({"id": result.accepted[0]})
     if not result.errors:
