@@ -17,6 +17,14 @@ time.tzset()
 from fathom.entrypoints.bootstrap import Runtime  # noqa: E402
 from fathom.entrypoints.settings import HeadlessInit, Settings  # noqa: E402
 
+# Session fixtures of the real components (Postgres, Redis, object stores, ClickHouse HTTP).
+pytest_plugins = [
+    "tests.services.postgres",
+    "tests.services.redis",
+    "tests.services.object_stores",
+    "tests.services.clickhouse_http",
+]
+
 PUBLIC_KEY = "pk-lf-test-public"
 SECRET_KEY = "sk-lf-test-secret"
 PROJECT_ID = "project-test"

@@ -435,3 +435,26 @@ async def test_delete_traces_and_metrics(client: TestClient) -> None:
     for trace_id in trace_ids:
         response = await client.get(f"/api/public/traces/{trace_id}", headers=basic_auth())
         assert response.status == 404
+
+
+async def test_replaying_a_batch_changes_nothing(client: TestClient) -> None:
+    body, trace_ids = build_export(2)
+    headers = {**basic_auth(), "Content-Type": "application/x-protobuf"}
+    for _ in range(3):
+        response = await client.post("/api/public/otel/v1/traces", data=body, headers=headers)
+        assert response.status == 200
+    for trace_id in trace_ids:
+        first = await wait_for(
+            client, f"/api/public/traces/{trace_id}", lambda t: len(t["observations"]) == 5
+        )
+        await asyncio.sleep(0.5)  # let every replay be processed
+        again = await wait_for(client, f"/api/public/traces/{trace_id}", lambda t: True)
+        page = await wait_for(
+            client, "/api/public/observations", lambda b: True, traceId=trace_id, limit="50"
+        )
+        assert page["meta"]["totalItems"] == 5
+        for key in ("name", "userId", "sessionId", "tags", "metadata", "input", "output"):
+            assert again[key] == first[key]
+        assert sorted(o["id"] for o in again["observations"]) == sorted(
+            o["id"] for o in first["observations"]
+        )
