@@ -84,14 +84,14 @@ async def fill(data_dir: Path, start: int, traces: int) -> list[str]:
                 generation = kind is ObservationType.GENERATION
                 observation_rows.append(
                     Observation(
-                        id=f"{trace_id[:24]}{i:08x}",
+                        id=f"{trace_id[8:]}{i:08x}",
                         project_id=PROJECT,
                         trace_id=trace_id,
                         type=kind,
                         start_time=moment + timedelta(milliseconds=i * 10),
                         end_time=moment + timedelta(milliseconds=i * 10 + rng.randint(5, 900)),
                         name=f"{kind.value.lower()}-{i}",
-                        parent_observation_id=None if i == 0 else f"{trace_id[:24]}{0:08x}",
+                        parent_observation_id=None if i == 0 else f"{trace_id[8:]}{0:08x}",
                         level=Level.DEFAULT,
                         input=text if generation else {"step": i},
                         output=text if generation else {"ok": True},

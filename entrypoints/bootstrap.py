@@ -22,6 +22,7 @@ from fathom.adapters.auth.hashing import Sha256SecretHasher
 from fathom.adapters.blob.codec import OrjsonCodec
 from fathom.adapters.llm.tokenizer import TiktokenCounter
 from fathom.core.domain.errors import ConfigurationError
+from fathom.core.domain.media import media_signing_key
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.prompts import PromptCache
 from fathom.core.ports.queue import JobQueue
@@ -82,6 +83,15 @@ from fathom.core.usecases.ingestion import (
     DurableBatchWriter,
     ObservationPricer,
     ProcessIngestionJobs,
+)
+from fathom.core.usecases.media import (
+    DownloadMediaContent,
+    GetMedia,
+    GetMediaUploadUrl,
+    MediaLinks,
+    MediaLinkSigner,
+    PatchMedia,
+    UploadMediaContent,
 )
 from fathom.core.usecases.models import (
     CreateModel,
@@ -235,6 +245,14 @@ def build_container(settings: Settings) -> Wiring:
     )
     container.register(ScoreConfigCache, scope=punq.Scope.singleton)
     container.register(
+        MediaLinkSigner,
+        factory=lambda: MediaLinkSigner(
+            media_signing_key(resolve_salt(settings)), container.resolve(Clock)
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(MediaLinks, scope=punq.Scope.singleton)
+    container.register(
         PromptCache,
         factory=lambda: InMemoryPromptCache(
             container.resolve(Clock), ttl_seconds=settings.prompt_cache_ttl_seconds
@@ -308,6 +326,11 @@ def build_container(settings: Settings) -> Wiring:
         RecordExperimentLinks,
         ListExperiments,
         ListExperimentItems,
+        GetMediaUploadUrl,
+        GetMedia,
+        PatchMedia,
+        UploadMediaContent,
+        DownloadMediaContent,
     ):
         container.register(use_case, scope=punq.Scope.singleton)
     return Wiring(container, plugins, registry)

@@ -16,6 +16,7 @@ from fathom.core.ports.evaluation import (
     CommentRepository,
     ScoreConfigRepository,
 )
+from fathom.core.ports.media import MediaRepository
 from fathom.core.ports.prompts import PromptRepository
 
 
@@ -77,6 +78,7 @@ class UnitOfWork(Protocol):
     comments: CommentRepository
     annotation_queues: AnnotationQueueRepository
     datasets: DatasetRepository
+    media: MediaRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None:

@@ -20,6 +20,7 @@ from fathom.core.domain.access import (
     display_secret,
 )
 from fathom.core.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from fathom.core.ports.cache import API_KEYS, InvalidationBus
 from fathom.core.ports.records import RecordStore
 from fathom.core.ports.security import SecretHasher
 from fathom.core.ports.system import Clock, IdGenerator
@@ -41,17 +42,25 @@ class AuthenticateApiKey:
 
     `Basic base64(pk:sk)` gives project (or organization) access; `Bearer pk-lf-…` gives
     the browser-feedback `scores` access. Verified keys are cached by their fast hash for
-    `ttl_seconds`, including misses.
+    `ttl_seconds`, including misses; with a `bus`, a key change published by any process
+    empties the cache at once (key changes are rare, so all of it).
     """
 
     def __init__(
-        self, records: RecordStore, hasher: SecretHasher, clock: Clock, ttl_seconds: int = 300
+        self,
+        records: RecordStore,
+        hasher: SecretHasher,
+        clock: Clock,
+        ttl_seconds: int = 300,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self._records = records
         self._hasher = hasher
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_seconds)
         self._cache: dict[str, _CacheEntry] = {}
+        if bus is not None:
+            bus.subscribe(API_KEYS, lambda _key: self.invalidate())
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -193,12 +202,21 @@ class CreateProject:
 
 
 class CreateApiKey:
-    """Issues `pk-lf-…`/`sk-lf-…` keys, or stores known ones (headless initialisation)."""
+    """Issues `pk-lf-…`/`sk-lf-…` keys, or stores known ones (headless initialisation).
+
+    With a `bus`, every process forgets what it cached about the key (a remembered miss
+    would refuse the new key until its TTL ran out)."""
 
     def __init__(
-        self, records: RecordStore, hasher: SecretHasher, clock: Clock, ids: IdGenerator
+        self,
+        records: RecordStore,
+        hasher: SecretHasher,
+        clock: Clock,
+        ids: IdGenerator,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self._records, self._hasher, self._clock, self._ids = records, hasher, clock, ids
+        self._bus = bus
 
     async def __call__(
         self,
@@ -229,6 +247,8 @@ class CreateApiKey:
                 raise Conflict(f"API key {public_key} already exists")
             await uow.api_keys.add(api_key)
             await uow.commit()
+        if self._bus is not None:
+            await self._bus.publish(API_KEYS, api_key.public_key)
         return IssuedApiKey(api_key, secret_key)
 
 

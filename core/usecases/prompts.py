@@ -49,6 +49,7 @@ from fathom.core.domain.prompts import (
     validate_labels,
     validate_name,
 )
+from fathom.core.ports.cache import PROMPTS, InvalidationBus, cache_key, key_parts
 from fathom.core.ports.prompts import PromptCache, PromptCacheKey
 from fathom.core.ports.records import RecordStore, UnitOfWork
 from fathom.core.ports.system import Clock, IdGenerator
@@ -317,6 +318,48 @@ class InMemoryPromptCache:
                 keys.discard(key)
                 if not keys:
                     del self._by_name[(key.project_id, name)]
+
+
+class BroadcastingPromptCache:
+    """The in-process `PromptCache` of one process among several: its invalidations reach
+    every process.
+
+    `invalidate` publishes on the bus; the bus runs this process's subscription before it
+    returns (so a process reads its own writes) and the others' moments later. An
+    invalidation of everything (sent after a lost connection) clears the cache."""
+
+    def __init__(self, inner: InMemoryPromptCache, bus: InvalidationBus) -> None:
+        self._inner = inner
+        self._bus = bus
+        bus.subscribe(PROMPTS, self._apply)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    async def get(self, key: PromptCacheKey) -> PromptVersion | None:
+        return await self._inner.get(key)
+
+    async def token(self, project_id: str) -> object:
+        return await self._inner.token(project_id)
+
+    async def put(
+        self,
+        key: PromptCacheKey,
+        prompt: PromptVersion,
+        names: Collection[str],
+        token: object,
+    ) -> None:
+        await self._inner.put(key, prompt, names, token)
+
+    async def invalidate(self, project_id: str, name: str) -> None:
+        await self._bus.publish(PROMPTS, cache_key(project_id, name))
+
+    async def _apply(self, key: str) -> None:
+        parts = key_parts(key)
+        if len(parts) == 2:
+            await self._inner.invalidate(parts[0], parts[1])
+        else:
+            self._inner.clear()
 
 
 # --- use cases ---------------------------------------------------------------------------------

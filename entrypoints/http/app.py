@@ -15,6 +15,7 @@ from fathom.entrypoints.http.routes import (
     evaluation,
     health,
     ingestion,
+    media,
     metrics,
     models,
     observations,
@@ -39,6 +40,7 @@ ROUTE_MODULES = (
     evaluation,
     prompts,
     datasets,
+    media,
 )
 
 

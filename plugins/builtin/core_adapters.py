@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from fathom.plugins.adapters import AdapterSpec
 from fathom.plugins.hookspecs import hookimpl
@@ -44,6 +44,48 @@ class LocalQueueOptions(_Options):
     path: Path | None = None  # default: <data_dir>/queue.sqlite3
     max_attempts: int = 6
     backoff_base_seconds: float = 5.0
+
+
+class S3BlobOptions(_Options):
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    force_path_style: bool = False
+    prefix: str = ""
+    sse: Literal["AES256", "aws:kms"] | None = None
+    sse_kms_key_id: str | None = None
+
+
+class AzureBlobOptions(_Options):
+    container: str
+    connection_string: SecretStr | None = None
+    account_url: str | None = None
+    account_name: str | None = None
+    account_key: SecretStr | None = None
+    prefix: str = ""
+
+
+class GcsBlobOptions(_Options):
+    bucket: str
+    project: str | None = None
+    endpoint_url: str | None = None
+    credentials_file: SecretStr | None = None  # a path or the key's JSON
+    prefix: str = ""
+
+
+class RedisQueueOptions(_Options):
+    url: SecretStr
+    stream: str = "fathom:jobs"
+    group: str = "fathom-workers"
+    max_attempts: int = 6
+    backoff_base_seconds: float = 5.0
+    claim_idle_seconds: float = 60.0
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def _sqlite(options: SqliteOptions, settings: Any) -> Any:
@@ -92,6 +134,60 @@ def _local_queue(options: LocalQueueOptions, settings: Any) -> Any:
     )
 
 
+def _s3_blob(options: S3BlobOptions, settings: Any) -> Any:
+    from fathom.adapters.blob.s3 import S3BlobStore
+
+    return S3BlobStore(
+        options.bucket,
+        endpoint_url=options.endpoint_url,
+        region=options.region,
+        access_key_id=options.access_key_id,
+        secret_access_key=_secret(options.secret_access_key),
+        force_path_style=options.force_path_style,
+        prefix=options.prefix,
+        sse=options.sse,
+        sse_kms_key_id=options.sse_kms_key_id,
+    )
+
+
+def _azure_blob(options: AzureBlobOptions, settings: Any) -> Any:
+    from fathom.adapters.blob.azure import AzureBlobStore
+
+    return AzureBlobStore(
+        options.container,
+        connection_string=_secret(options.connection_string),
+        account_url=options.account_url,
+        account_name=options.account_name,
+        account_key=_secret(options.account_key),
+        prefix=options.prefix,
+    )
+
+
+def _gcs_blob(options: GcsBlobOptions, settings: Any) -> Any:
+    from fathom.adapters.blob.gcs import GcsBlobStore
+
+    return GcsBlobStore(
+        options.bucket,
+        project=options.project,
+        endpoint_url=options.endpoint_url,
+        credentials_file=_secret(options.credentials_file),
+        prefix=options.prefix,
+    )
+
+
+def _redis_queue(options: RedisQueueOptions, settings: Any) -> Any:
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    return RedisStreamsQueue(
+        options.url.get_secret_value(),
+        stream=options.stream,
+        group=options.group,
+        max_attempts=options.max_attempts,
+        backoff_base_seconds=options.backoff_base_seconds,
+        claim_idle_seconds=options.claim_idle_seconds,
+    )
+
+
 @hookimpl
 def fathom_adapters() -> list[AdapterSpec]:
     return [
@@ -100,5 +196,9 @@ def fathom_adapters() -> list[AdapterSpec]:
         AdapterSpec("telemetry", "chdb", ChdbOptions, _chdb, "embedded ClickHouse (chDB)"),
         AdapterSpec("telemetry", "clickhouse", ClickHouseOptions, _clickhouse, "ClickHouse HTTP"),
         AdapterSpec("blob", "local", LocalBlobOptions, _local_blob, "local files"),
+        AdapterSpec("blob", "s3", S3BlobOptions, _s3_blob, "Amazon S3 or S3-compatible"),
+        AdapterSpec("blob", "azure", AzureBlobOptions, _azure_blob, "Azure Blob Storage"),
+        AdapterSpec("blob", "gcs", GcsBlobOptions, _gcs_blob, "Google Cloud Storage"),
         AdapterSpec("queue", "local", LocalQueueOptions, _local_queue, "durable SQLite queue"),
+        AdapterSpec("queue", "redis", RedisQueueOptions, _redis_queue, "Redis Streams"),
     ]

@@ -1,16 +1,17 @@
-"""Contract of `JobQueue`, run against every adapter.
+"""Contract of `JobQueue`, run against every adapter: the local SQLite queue and Redis Streams.
 
-To add an adapter (Redis Streams), add a `Backend` to `BACKENDS`: `open` builds a queue on a
-named location that outlives the queue object (a file, a stream key) so reopening sees the
-same jobs, and `child_spec` tells the crash-test child process (`CHILD` below) how to build the
-same queue. Adapters must also offer `dead_letters()`; queues here are opened with tiny
-backoffs so retries take milliseconds.
+To add an adapter, add a `Backend` to `BACKENDS`: `open` builds a queue on a named location
+that outlives the queue object (a file, a stream key) so reopening sees the same jobs, and
+`child_spec` tells the crash-test child process (`CHILD` below) how to build the same queue.
+Adapters must also offer `dead_letters()`; queues here are opened with tiny backoffs so
+retries take milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import signal
 import statistics
@@ -36,14 +37,43 @@ class Backend:
     child_spec: Callable[[str], dict[str, Any]]
 
 
-def _local_backend(tmp_path: Path) -> Backend:
+def _local_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return Backend(
         open=lambda name, options: LocalDurableQueue(tmp_path / f"{name}.sqlite3", **options),
         child_spec=lambda name: {"adapter": "local", "path": str(tmp_path / f"{name}.sqlite3")},
     )
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"local": _local_backend}
+# A consumer that stops refreshing its jobs loses them after this long (production: 60 s), so
+# the redelivery tests run in seconds.
+REDIS_CLAIM_IDLE_SECONDS = 1.0
+
+
+def _redis_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    url = request.getfixturevalue("redis_url")  # skips (or fails under CI) without Redis
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    def open_queue(name: str, options: dict[str, Any]) -> JobQueue:
+        options = {"claim_idle_seconds": REDIS_CLAIM_IDLE_SECONDS, **options}
+        if "poll_interval" in options:  # the local queue's idle wait is Redis' BLOCK time
+            options["block_ms"] = int(options.pop("poll_interval") * 1000)
+        return RedisStreamsQueue(url, stream=f"fathom:test:{name}", **options)
+
+    return Backend(
+        open=open_queue,
+        child_spec=lambda name: {
+            "adapter": "redis",
+            "url": url,
+            "stream": f"fathom:test:{name}",
+            "claim_idle_seconds": REDIS_CLAIM_IDLE_SECONDS,
+        },
+    )
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
+    "local": _local_backend,
+    "redis": _redis_backend,
+}
 
 
 class QueueFactory:
@@ -65,7 +95,7 @@ class QueueFactory:
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture
@@ -363,6 +393,12 @@ def open_queue(spec):
         from fathom.adapters.queue.local import LocalDurableQueue
 
         return LocalDurableQueue(Path(spec["path"]))
+    if spec["adapter"] == "redis":
+        from fathom.adapters.queue.redis import RedisStreamsQueue
+
+        return RedisStreamsQueue(
+            spec["url"], stream=spec["stream"], claim_idle_seconds=spec["claim_idle_seconds"]
+        )
     raise SystemExit(f"unknown adapter {spec['adapter']!r}")
 
 
@@ -492,7 +528,8 @@ async def test_jobs_leased_by_a_killed_consumer_are_redelivered(
     leased = {int(i) for line in lines if line.startswith("leased ") for i in line[7:].split(",")}
     assert len(handled) == 10 and len(leased) == 10
 
-    # The default lease lasts minutes, so prompt redelivery shows leases die with the process.
+    # The local queue's default lease lasts minutes, so prompt redelivery shows its leases die
+    # with the process; Redis hands the dead consumer's jobs over after the claim timeout.
     reopened = make_queue("leases")
     delivered = set(await _drain(reopened))
     assert leased <= delivered
@@ -530,6 +567,119 @@ def test_local_queue_rejects_bad_options(tmp_path: Path) -> None:
         LocalDurableQueue(tmp_path / "q", max_attempts=0)
     with pytest.raises(ConfigurationError):
         LocalDurableQueue(tmp_path / "q", synchronous="OFF")  # type: ignore[arg-type]
+
+
+# -- redis adapter --------------------------------------------------------------------------------
+
+
+async def test_redis_jobs_of_a_dead_consumer_go_to_another_after_the_idle_timeout(
+    redis_url: str,
+) -> None:
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    idle = 0.5
+    dying = RedisStreamsQueue(redis_url, stream="fathom:test:dead", claim_idle_seconds=idle)
+    await dying.enqueue("t", {"i": 1})
+    started = asyncio.Event()
+
+    async def stuck(jobs: list[Job]) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    consumer = asyncio.create_task(dying.consume(stuck))
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+    # Dies without acknowledging or handing back: its connections go first, then the task.
+    await dying.close()
+    died = time.monotonic()
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+
+    survivor = RedisStreamsQueue(redis_url, stream="fathom:test:dead", claim_idle_seconds=idle)
+    recorder = Recorder()
+    try:
+        async with Consuming(survivor, recorder):
+            await recorder.wait_until(lambda: bool(recorder.deliveries))
+            await eventually(lambda: _pending_is(survivor, 0))
+    finally:
+        await survivor.close()
+    (at, job), *_ = recorder.deliveries
+    assert job.payload == {"i": 1} and job.attempts == 0
+    assert at - died >= idle * 0.9  # not before the dead consumer's entries went idle
+
+
+async def test_redis_a_slow_handler_keeps_its_jobs(redis_url: str) -> None:
+    """A live consumer refreshes what it holds, so a handler slower than the claim timeout
+    is not doubled by another consumer."""
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    idle = 0.3
+    first = RedisStreamsQueue(redis_url, stream="fathom:test:slow", claim_idle_seconds=idle)
+    second = RedisStreamsQueue(redis_url, stream="fathom:test:slow", claim_idle_seconds=idle)
+    await first.enqueue("t", {"i": 1})
+    recorder = Recorder()
+
+    async def slow(jobs: list[Job]) -> None:
+        await recorder(jobs)
+        await asyncio.sleep(idle * 4)
+
+    try:
+        async with Consuming(first, slow):
+            await recorder.wait_until(lambda: bool(recorder.deliveries))
+            async with Consuming(second, slow):
+                await eventually(lambda: _pending_is(first, 0))
+                await asyncio.sleep(idle * 2)
+    finally:
+        await first.close()
+        await second.close()
+    assert recorder.payloads == [1]
+
+
+async def test_redis_consumers_in_two_processes_share_the_work(redis_url: str) -> None:
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    queues = [RedisStreamsQueue(redis_url, stream="fathom:test:shared") for _ in range(2)]
+    await asyncio.gather(*(queues[i % 2].enqueue("t", {"i": i}) for i in range(200)))
+    recorders = [Recorder(), Recorder()]
+    try:
+        async with (
+            Consuming(queues[0], recorders[0], batch_size=8),
+            Consuming(queues[1], recorders[1], batch_size=8),
+        ):
+            await eventually(lambda: _pending_is(queues[0], 0))
+    finally:
+        for queue in queues:
+            await queue.close()
+    delivered = recorders[0].payloads + recorders[1].payloads
+    assert collections.Counter(delivered) == collections.Counter(range(200))
+    assert recorders[0].payloads and recorders[1].payloads
+
+
+async def test_redis_queue_reports_an_unreachable_server() -> None:
+    pytest.importorskip("redis")
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    queue = RedisStreamsQueue("redis://:s3cret@127.0.0.1:1/0", connect_timeout=1)
+    try:
+        for operation in (queue.ping, lambda: queue.enqueue("t", {}), queue.pending):
+            with pytest.raises(Unavailable) as caught:
+                await operation()
+            assert caught.value.message.startswith("FATHOM_QUEUE__URL=redis://:***@127.0.0.1:1")
+            assert "s3cret" not in caught.value.message
+    finally:
+        await queue.close()
+
+
+def test_redis_queue_rejects_bad_options() -> None:
+    pytest.importorskip("redis")
+    from fathom.adapters.queue.redis import RedisStreamsQueue
+
+    with pytest.raises(ConfigurationError):
+        RedisStreamsQueue("redis://127.0.0.1:1/0", max_attempts=0)
+    with pytest.raises(ConfigurationError):
+        RedisStreamsQueue("redis://127.0.0.1:1/0", claim_idle_seconds=0)
+    with pytest.raises(ConfigurationError, match="FATHOM_QUEUE__URL"):
+        RedisStreamsQueue("http://127.0.0.1:1/0")
 
 
 async def _pending_is(queue: JobQueue, expected: int) -> bool:

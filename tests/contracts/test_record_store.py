@@ -31,10 +31,13 @@ from fathom.core.domain.pricing import (
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlRecordStore]:
     if request.param == "sqlite":
         record_store = SqlRecordStore(f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
+    else:
+        # Requested only here, so SQLite runs never start a PostgreSQL cluster.
+        record_store = SqlRecordStore(request.getfixturevalue("fresh_postgres_url"))
     await record_store.migrate()
     yield record_store
     await record_store.close()

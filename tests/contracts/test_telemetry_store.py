@@ -3,8 +3,8 @@
 chDB allows one engine per process, so all chDB tests share one data directory for the
 session and one open engine for this module (closed at the end so other modules may open their
 own); each test isolates itself with a fresh random project id. Setting
-`FATHOM_TEST_CLICKHOUSE_URL` (e.g. `http://localhost:8123/?compress=false`) adds a run against
-a ClickHouse server over HTTP.
+The `clickhouse-http` run talks HTTP to the chDB engine behind the test suite's own front end,
+or to the server `FATHOM_TEST_CLICKHOUSE_URL` names (e.g. `http://localhost:8123/?compress=false`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from fathom.core.ports.telemetry import ObservationQuery, ScoreQuery, TraceQuery
 
 pytestmark = pytest.mark.slow
 
+# A real ClickHouse server when one is given; otherwise the chDB engine behind the test
+# suite's HTTP front end (tests/services/chdb_http_shim.py), so the HTTP adapter always runs.
 CLICKHOUSE_URL = os.environ.get("FATHOM_TEST_CLICKHOUSE_URL")
-ADAPTERS = ["chdb"] + (["clickhouse-http"] if CLICKHOUSE_URL else [])
+ADAPTERS = ["chdb", "clickhouse-http"]
 T0 = datetime(2026, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
 
 
@@ -60,8 +62,7 @@ async def telemetry_store(
     if request.param == "chdb":
         dsn = request.getfixturevalue("chdb_engine")
     else:
-        assert CLICKHOUSE_URL is not None
-        dsn = CLICKHOUSE_URL
+        dsn = CLICKHOUSE_URL or request.getfixturevalue("clickhouse_http_url")
     store = ClickHouseTelemetryStore(dsn)
     await store.migrate()
     yield store
@@ -699,6 +700,222 @@ async def test_list_scores_filters_and_cursor(
         seen.extend(s.id for s in page.items)
         after = (page.items[-1].timestamp, page.items[-1].id)
     assert seen == ["d", "c", "b", "a"]
+
+
+# -- lists read without FINAL: stale versions, deletes, deep pages ----------------------------
+#
+# Lists sorted by time pick candidates from rows of any version and keep those whose newest
+# version still matches; these cases make the first candidates stale on purpose.
+
+
+async def test_list_traces_with_many_unmerged_versions(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    # Six traces written five times each in separate inserts: the newest rows of the list are
+    # mostly older versions of a few ids.
+    for version in range(5):
+        await telemetry_store.upsert_traces(
+            [
+                trace(project, f"t{i}", name=f"v{version}", timestamp=T0 + timedelta(minutes=i))
+                for i in range(6)
+            ]
+        )
+    page = await telemetry_store.list_traces(project, TraceQuery(limit=5))
+    assert page.total == 6
+    assert [(s.trace.id, s.trace.name) for s in page.items] == [
+        (f"t{i}", "v4") for i in (5, 4, 3, 2, 1)
+    ]
+    page2 = await telemetry_store.list_traces(project, TraceQuery(limit=5, page=2))
+    assert [s.trace.id for s in page2.items] == ["t0"]
+    ascending = await telemetry_store.list_traces(project, TraceQuery(limit=2, order_desc=False))
+    assert [s.trace.id for s in ascending.items] == ["t0", "t1"]
+
+
+async def test_list_traces_skips_newest_rows_that_no_longer_match(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    await telemetry_store.upsert_traces(
+        [
+            trace(project, f"t{i:02d}", user_id="u1", timestamp=T0 + timedelta(minutes=i))
+            for i in range(40)
+        ]
+    )
+    # The 30 newest move to another user and two of the rest are deleted: the first
+    # candidates for u1 are all stale, so the list must look further back.
+    await telemetry_store.upsert_traces(
+        [
+            trace(project, f"t{i:02d}", user_id="u2", timestamp=T0 + timedelta(minutes=i))
+            for i in range(10, 40)
+        ]
+    )
+    await telemetry_store.delete_traces(project, ["t09", "t05"])
+    page = await telemetry_store.list_traces(project, TraceQuery(user_id="u1", limit=3))
+    assert page.total == 8
+    assert [s.trace.id for s in page.items] == ["t08", "t07", "t06"]
+    rest = await telemetry_store.list_traces(project, TraceQuery(user_id="u1", limit=3, page=3))
+    assert [s.trace.id for s in rest.items] == ["t01", "t00"]
+    u2 = await telemetry_store.list_traces(project, TraceQuery(user_id="u2", limit=2))
+    assert (u2.total, [s.trace.id for s in u2.items]) == (30, ["t39", "t38"])
+    # Unfiltered, deleted traces are skipped the same way.
+    await telemetry_store.delete_traces(project, [f"t{i}" for i in range(30, 40)])
+    everyone = await telemetry_store.list_traces(project, TraceQuery(limit=2))
+    assert (everyone.total, [s.trace.id for s in everyone.items]) == (28, ["t29", "t28"])
+
+
+async def test_list_traces_deep_pages(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    traces = [trace(project, f"t{i:03d}", timestamp=T0 + timedelta(seconds=i)) for i in range(260)]
+    await telemetry_store.upsert_traces(traces)
+    await telemetry_store.delete_traces(project, ["t009"])
+    expected = [f"t{i:03d}" for i in range(259, -1, -1) if i != 9]
+    # Past the first couple of hundred rows the candidates are checked before full rows are
+    # read; far past them (beyond what candidates cover) the list falls back to FINAL.
+    deep = await telemetry_store.list_traces(project, TraceQuery(limit=50, page=5))
+    assert deep.total == 259 and [s.trace.id for s in deep.items] == expected[200:250]
+    last = await telemetry_store.list_traces(project, TraceQuery(limit=50, page=6))
+    assert [s.trace.id for s in last.items] == expected[250:]
+    beyond = await telemetry_store.list_traces(project, TraceQuery(limit=100, page=101))
+    assert (beyond.total, beyond.items) == (259, [])
+    # Orders not led by the timestamp use FINAL and give the same rows.
+    by_id = await telemetry_store.list_traces(project, TraceQuery(limit=3, order_by="id"))
+    assert [s.trace.id for s in by_id.items] == expected[:3]
+
+
+async def test_list_observations_and_scores_skip_stale_and_deleted_rows(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    await telemetry_store.upsert_observations(
+        [
+            obs(project, f"o{i:02d}", f"t{i % 2}", name="a", start_time=T0 + timedelta(seconds=i))
+            for i in range(30)
+        ]
+    )
+    await telemetry_store.upsert_observations(
+        [
+            obs(project, f"o{i:02d}", f"t{i % 2}", name="b", start_time=T0 + timedelta(seconds=i))
+            for i in range(5, 30)
+        ]
+    )
+    named_a = await telemetry_store.list_observations(project, ObservationQuery(name="a", limit=2))
+    assert (named_a.total, [o.id for o in named_a.items]) == (5, ["o04", "o03"])
+    newest = await telemetry_store.list_observations(
+        project, ObservationQuery(limit=3), with_total=False
+    )
+    assert [(o.id, o.name) for o in newest.items] == [("o29", "b"), ("o28", "b"), ("o27", "b")]
+    await telemetry_store.delete_traces(project, ["t1"])
+    after_delete = await telemetry_store.list_observations(project, ObservationQuery(limit=3))
+    assert (after_delete.total, [o.id for o in after_delete.items]) == (15, ["o28", "o26", "o24"])
+
+    await telemetry_store.upsert_scores(
+        [score(project, f"s{i:02d}", timestamp=T0 + timedelta(seconds=i)) for i in range(25)]
+    )
+    await telemetry_store.upsert_scores(
+        [
+            score(project, f"s{i:02d}", name="other", timestamp=T0 + timedelta(seconds=i))
+            for i in range(3, 25)
+        ]
+    )
+    await telemetry_store.delete_scores(project, ["s01"])
+    quality = await telemetry_store.list_scores(project, ScoreQuery(name="quality", limit=5))
+    assert (quality.total, [s.id for s in quality.items]) == (2, ["s02", "s00"])
+
+    # Pages deeper than the candidates cover are read with FINAL.
+    far = await telemetry_store.list_observations(project, ObservationQuery(limit=100, page=101))
+    assert (far.total, far.items) == (15, [])
+    far_scores = await telemetry_store.list_scores(project, ScoreQuery(limit=100, page=101))
+    assert (far_scores.total, far_scores.items) == (24, [])
+
+
+async def test_trace_summaries_ignore_deleted_observations_and_scores(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    await telemetry_store.upsert_traces([trace(project, "t")])
+    await telemetry_store.upsert_observations(
+        [
+            obs(project, "kept", "t", start_time=T0, end_time=T0 + timedelta(seconds=1)),
+            obs(project, "gone", "t", start_time=T0, end_time=T0 + timedelta(seconds=9)),
+        ]
+    )
+    await telemetry_store.upsert_observations(
+        [obs(project, "kept", "t", start_time=T0, end_time=T0 + timedelta(seconds=2))]
+    )
+    await telemetry_store.upsert_scores([score(project, "s1", trace_id="t")])
+    await telemetry_store.upsert_scores([score(project, "s2", trace_id="t")])
+    await telemetry_store.delete_scores(project, ["s1"])
+    # No public per-observation delete: write the tombstone the way delete_traces does.
+    from fathom.adapters.storage.clickhouse.store import _OBSERVATION_KEY
+
+    await telemetry_store._run(
+        telemetry_store._tombstone,
+        telemetry_store._observations,
+        _OBSERVATION_KEY,
+        project,
+        "id",
+        ["gone"],
+    )
+    (summary,) = (await telemetry_store.list_traces(project, TraceQuery())).items
+    assert summary.observation_ids == ["kept"] and summary.score_ids == ["s2"]
+    assert summary.latency_seconds == 2.0 and summary.total_cost == 0.0
+
+
+# -- writes: value conversion ------------------------------------------------------------------
+
+
+async def test_insert_conversions_round_trip(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    naive = datetime(2026, 1, 2, 3, 4, 5, 6)
+    rows = [
+        # Costs travel as floats and are rounded to the column's 12 decimals by the engine.
+        obs(
+            project,
+            "costs",
+            "t",
+            start_time=T0,
+            cost_details={"input": 0.29, "output": 1, "big": 1e12, "nan": float("nan")},
+            provided_cost_details={"total": 1234.567890123},
+            total_cost=0.1 + 0.2,
+            usage_details={"input": 3, "output": -4, "float": 2.9, "none": None},
+            metadata={"n": 2**70, "nested": {"list": [1, None]}, "s": "x"},
+        ),
+        # Naive datetimes in a batch of aware ones (naive means UTC), and JSON beyond orjson.
+        obs(
+            project,
+            "naive",
+            "t",
+            start_time=naive,
+            end_time=naive + timedelta(seconds=1),
+            created_at=naive,
+            input={"big": 2**70},
+        ),
+    ]
+    await telemetry_store.upsert_observations(rows)
+    got = {o.id: o for o in await telemetry_store.get_observations(project, ["costs", "naive"])}
+    costs = got["costs"]
+    assert costs.cost_details == {"input": 0.29, "output": 1.0, "big": 9_000_000.0}
+    assert costs.provided_cost_details == {"total": 1234.567890123}
+    assert costs.total_cost == pytest.approx(0.3, abs=1e-12)
+    assert costs.usage_details == {"input": 3, "output": 0, "float": 2}
+    assert costs.metadata == {"n": 2**70, "nested": {"list": [1, None]}, "s": "x"}
+    assert costs.type is ObservationType.SPAN and costs.level is Level.DEFAULT
+    assert got["naive"].start_time == naive.replace(tzinfo=UTC)
+    assert got["naive"].end_time == naive.replace(tzinfo=UTC) + timedelta(seconds=1)
+    assert got["naive"].created_at == naive.replace(tzinfo=UTC)
+    assert got["naive"].input == {"big": 2**70}
+
+
+def test_query_settings_unknown_to_the_engine_are_dropped() -> None:
+    from fathom.adapters.storage.clickhouse.store import _Engine
+
+    class FakeClient:
+        server_settings = {"max_threads": object()}
+
+    engine = _Engine("fake", lambda: FakeClient())  # type: ignore[arg-type, return-value]
+    wanted = {"max_threads": 1, "setting_of_a_newer_release": 0}
+    client = FakeClient()
+    assert engine.settings(client, wanted) == {"max_threads": 1}  # type: ignore[arg-type]
+    engine.executor.shutdown()
 
 
 # -- sessions ----------------------------------------------------------------------------------

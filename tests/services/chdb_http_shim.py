@@ -115,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
                     insert = INSERT_SQL.match(sql)
                     if not insert:
                         raise RuntimeError("Code: 62. DB::Exception: body data needs INSERT")
-                    spool = tempfile.NamedTemporaryFile(delete=False, suffix=".data")
+                    spool = tempfile.NamedTemporaryFile(delete=False, suffix=".native")
                     spool.write(data)
                     spool.close()
                     sql = (

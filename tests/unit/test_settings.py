@@ -65,7 +65,7 @@ def test_unknown_kind_names_the_setting_and_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         build_container(settings)
     assert caught.value.message == (
-        "FATHOM_BLOB__KIND='s4' is not a known blob adapter; choose one of: local"
+        "FATHOM_BLOB__KIND='s4' is not a known blob adapter; choose one of: azure, gcs, local, s3"
     )
 
 

@@ -13,11 +13,17 @@ path while one is open raises `ConfigurationError`.
 
 Storage rules (see `schema.py`):
 - Writes are batched inserts, one per call, with `event_ts` = now (strictly increasing within
-  the process, and per row within a batch) as the ReplacingMergeTree version.
-- Reads see only the newest version of a row: filters on columns that can change go through
-  `FINAL`; lookups by columns that never change for an id (id, an observation's or score's
-  trace_id) take the newest row per id (`ORDER BY event_ts DESC LIMIT 1 BY id`), which is
-  cheaper. Lists pick the page's ids first, then read the full rows (big inputs) for those ids.
+  the process, and per row within a batch) as the ReplacingMergeTree version. Insert data is
+  built column by column; LowCardinality columns travel as String and Decimal ones as Float64,
+  converted by the engine (cheaper than clickhouse-connect's per-value Python work).
+- Reads see only the newest version of a row. Lookups by columns that never change for an id
+  (id, an observation's or score's trace_id) take the newest row per id (`ORDER BY event_ts
+  DESC LIMIT 1 BY id`) in one flat query. Lists ordered by the time column (the default of
+  every list) pick candidate ids in primary-key order without `FINAL` and keep those whose
+  newest version still matches (see `_candidate_page`); totals, other orders and very deep
+  pages use `FINAL`.
+- The engine's planning cost grows with every nested SELECT and JOIN (milliseconds each on
+  chDB), so reads prefer flat queries and do small joins and aggregates in Python.
 - Deletes insert `is_deleted = 1` tombstones (copies of the sort key with empty payloads); reads
   no longer see the rows, and background merges drop the old payloads.
 - An id's sort-key time (trace/score `timestamp`, observation `start_time`) must not change
@@ -45,6 +51,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +63,7 @@ from typing import Any, Literal, TypeVar
 import clickhouse_connect
 import orjson
 from clickhouse_connect.datatypes.base import ClickHouseType
+from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.client import Client
 
 from fathom.adapters.storage.clickhouse import schema
@@ -93,6 +101,8 @@ class _Engine:
         self.refs = 0
         self._factory = factory
         self._client: Client | None = None
+        # Keyed by id() of the module's settings dicts, which live as long as the process.
+        self._settings: dict[int, dict[str, Any]] = {}
         self.executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"clickhouse-{key[-24:]}"
         )
@@ -108,6 +118,16 @@ class _Engine:
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._settings.clear()
+
+    def settings(self, client: Client, wanted: dict[str, Any]) -> dict[str, Any]:
+        """`wanted` without the settings this engine does not know (an older server), which it
+        would reject; the query settings are tuning only. Worker thread only."""
+        known = self._settings.get(id(wanted))
+        if known is None:
+            known = {k: v for k, v in wanted.items() if k in client.server_settings}
+            self._settings[id(wanted)] = known
+        return known
 
 
 _CHDB_LOCK = threading.Lock()
@@ -200,20 +220,62 @@ def _micros(value: datetime) -> int:
     return (value - _EPOCH) // _MICRO  # aware subtraction is zone-correct without astimezone
 
 
-def _micros_opt(value: datetime | None) -> int | None:
-    return None if value is None else _micros(value)
-
-
-def _dumps(value: Any) -> str:
+def _micros_column(values: list[datetime]) -> list[int]:
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        # One comprehension without a call per value; a naive datetime cannot be subtracted
+        # from the aware epoch and sends the column the slow way.
+        return [(v - _EPOCH) // _MICRO for v in values]
+    except TypeError:
+        return [_micros(v) for v in values]
+
+
+def _micros_opt_column(values: list[datetime | None]) -> list[int | None]:
+    try:
+        return [None if v is None else (v - _EPOCH) // _MICRO for v in values]
+    except TypeError:
+        return [None if v is None else _micros(v) for v in values]
+
+
+def _stamp_column(values: list[datetime | None], now: int) -> list[int]:
+    """created_at/updated_at: the batch's time when unset."""
+    try:
+        return [now if v is None else (v - _EPOCH) // _MICRO for v in values]
+    except TypeError:
+        return [now if v is None else _micros(v) for v in values]
+
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _json(value: Any) -> str:
+    # Decoded to str on purpose: keeping orjson's own bytes objects alive is several times
+    # slower (each holds an over-allocated buffer), while the str is sized exactly.
+    try:
+        return orjson.dumps(value, option=_JSON_OPTIONS).decode()
     except TypeError:
         # orjson refuses e.g. integers beyond 64 bits; the stdlib encoder does not.
         return json.dumps(value, default=str, ensure_ascii=False)
 
 
-def _dumps_opt(value: Any) -> str | None:
-    return None if value is None else _dumps(value)
+def _json_column(values: list[Any]) -> list[str | None]:
+    dumps = orjson.dumps
+    try:
+        return [None if v is None else dumps(v, option=_JSON_OPTIONS).decode() for v in values]
+    except TypeError:
+        return [None if v is None else _json(v) for v in values]
+
+
+def _metadata_column(values: list[dict[str, Any] | None]) -> list[dict[str, str]]:
+    # Each Map value is the JSON text of one metadata value; keys are strings already in the
+    # usual case, and str() of a str is nearly free.
+    dumps = orjson.dumps
+    try:
+        return [
+            {str(k): dumps(v, option=_JSON_OPTIONS).decode() for k, v in m.items()} if m else {}
+            for m in values
+        ]
+    except TypeError:
+        return [{str(k): _json(v) for k, v in m.items()} if m else {} for m in values]
 
 
 def _loads(text: str | None) -> Any:
@@ -226,12 +288,6 @@ def _loads(text: str | None) -> Any:
         return text
 
 
-def _encode_metadata(metadata: dict[str, Any] | None) -> dict[str, str]:
-    if not metadata:
-        return {}
-    return {str(k): _dumps(v) for k, v in metadata.items()}
-
-
 def _decode_metadata(raw: dict[str, str] | None) -> dict[str, Any]:
     if not raw:
         return {}
@@ -241,8 +297,12 @@ def _decode_metadata(raw: dict[str, str] | None) -> dict[str, Any]:
 def _usage(details: dict[str, Any] | None) -> dict[str, int]:
     if not details:
         return {}
-    # Fast path for the usual case (ingestion already produced clean counts).
-    if all(type(v) is int and 0 <= v <= _MAX_UINT64 for v in details.values()):
+    # Fast path for the usual case (ingestion already produced clean counts); a plain loop is
+    # cheaper than all() over a generator.
+    for v in details.values():
+        if type(v) is not int or v < 0 or v > _MAX_UINT64:
+            break
+    else:
         return details
     out: dict[str, int] = {}
     for k, v in details.items():
@@ -259,6 +319,8 @@ def _usage(details: dict[str, Any] | None) -> dict[str, int]:
 def _cost_value(value: Any) -> float | None:
     if value is None:
         return None
+    if type(value) is float and -_MAX_DECIMAL <= value <= _MAX_DECIMAL:
+        return value
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -271,8 +333,11 @@ def _cost_value(value: Any) -> float | None:
 def _costs(details: dict[str, Any] | None) -> dict[str, float]:
     if not details:
         return {}
-    # Fast path for the usual case; NaN fails both comparisons and takes the slow path.
-    if all(type(v) is float and -_MAX_DECIMAL <= v <= _MAX_DECIMAL for v in details.values()):
+    # Fast path for the usual case; NaN fails the range check and takes the slow path.
+    for v in details.values():
+        if type(v) is not float or not -_MAX_DECIMAL <= v <= _MAX_DECIMAL:
+            break
+    else:
         return details
     out: dict[str, float] = {}
     for k, v in details.items():
@@ -288,6 +353,20 @@ def _float_map(raw: dict[str, Any] | None) -> dict[str, float]:
 
 def _float_opt(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+_LOW_CARDINALITY_RE = re.compile(r"LowCardinality\((\w+)\)")
+_DECIMAL_RE = re.compile(r"Decimal(?:32|64|128|256)?\([\d, ]+\)")
+
+
+def _wire_type_name(column_type: str) -> str:
+    """The type a column's insert data is sent as; the engine converts it to the column type.
+
+    LowCardinality dictionaries are then built by the engine rather than by a Python loop, and
+    costs travel as Float64 instead of through Python's Decimal (the engine rounds them to the
+    column's 12 decimals, as exact as the floats the domain holds).
+    """
+    return _DECIMAL_RE.sub("Float64", _LOW_CARDINALITY_RE.sub(r"\1", column_type))
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,93 +538,99 @@ def _score_from_row(r: Sequence[Any]) -> Score:
     )
 
 
-def _trace_row(t: Trace, now: int, event_ts: int) -> tuple[Any, ...]:
-    return (
-        t.id,
-        t.project_id,
-        _micros(t.timestamp),
-        t.name,
-        t.user_id,
-        t.session_id,
-        t.release,
-        t.version,
-        _dumps_opt(t.input),
-        _dumps_opt(t.output),
-        _encode_metadata(t.metadata),
-        list(t.tags or ()),
-        bool(t.public),
-        bool(t.bookmarked),
-        t.environment or "default",
-        now if t.created_at is None else _micros(t.created_at),
-        now if t.updated_at is None else _micros(t.updated_at),
-        event_ts,
-        0,
-    )
+# Insert data is built column by column (one comprehension per column, no per-row tuples to
+# transpose), in the order of the *_COLUMNS tuples followed by event_ts and is_deleted.
 
 
-def _observation_row(o: Observation, now: int, event_ts: int) -> tuple[Any, ...]:
-    return (
-        o.id,
-        o.trace_id,
-        o.project_id,
-        str(o.type),
-        o.parent_observation_id,
-        _micros(o.start_time),
-        _micros_opt(o.end_time),
-        _micros_opt(o.completion_start_time),
-        o.name,
-        _encode_metadata(o.metadata),
-        str(o.level or Level.DEFAULT),
-        o.status_message,
-        o.version,
-        _dumps_opt(o.input),
-        _dumps_opt(o.output),
-        o.environment or "default",
-        o.model,
-        o.internal_model_id,
-        _dumps_opt(o.model_parameters),
-        _usage(o.provided_usage_details),
-        _usage(o.usage_details),
-        _costs(o.provided_cost_details),
-        _costs(o.cost_details),
-        _cost_value(o.total_cost),
-        o.usage_pricing_tier_name,
-        o.prompt_id,
-        o.prompt_name,
-        o.prompt_version,
-        now if o.created_at is None else _micros(o.created_at),
-        now if o.updated_at is None else _micros(o.updated_at),
-        event_ts,
-        0,
-    )
+def _trace_columns(items: list[Trace], now: int) -> list[list[Any]]:
+    return [
+        [t.id for t in items],
+        [t.project_id for t in items],
+        _micros_column([t.timestamp for t in items]),
+        [t.name for t in items],
+        [t.user_id for t in items],
+        [t.session_id for t in items],
+        [t.release for t in items],
+        [t.version for t in items],
+        _json_column([t.input for t in items]),
+        _json_column([t.output for t in items]),
+        _metadata_column([t.metadata for t in items]),
+        [t.tags or [] for t in items],
+        [bool(t.public) for t in items],
+        [bool(t.bookmarked) for t in items],
+        [t.environment or "default" for t in items],
+        _stamp_column([t.created_at for t in items], now),
+        _stamp_column([t.updated_at for t in items], now),
+        *_version_columns(now, len(items)),
+    ]
 
 
-def _score_row(s: Score, now: int, event_ts: int) -> tuple[Any, ...]:
-    return (
-        s.id,
-        s.project_id,
-        _micros(s.timestamp),
-        s.name,
-        str(s.data_type),
-        None if s.value is None else float(s.value),
-        s.string_value,
-        str(s.source),
-        s.trace_id,
-        s.observation_id,
-        s.session_id,
-        s.dataset_run_id,
-        s.comment,
-        _encode_metadata(s.metadata),
-        s.config_id,
-        s.queue_id,
-        s.author_user_id,
-        s.execution_trace_id,
-        s.environment or "default",
-        now if s.created_at is None else _micros(s.created_at),
-        now if s.updated_at is None else _micros(s.updated_at),
-        event_ts,
-        0,
-    )
+def _observation_columns(items: list[Observation], now: int) -> list[list[Any]]:
+    return [
+        [o.id for o in items],
+        [o.trace_id for o in items],
+        [o.project_id for o in items],
+        [str(o.type) for o in items],
+        [o.parent_observation_id for o in items],
+        _micros_column([o.start_time for o in items]),
+        _micros_opt_column([o.end_time for o in items]),
+        _micros_opt_column([o.completion_start_time for o in items]),
+        [o.name for o in items],
+        _metadata_column([o.metadata for o in items]),
+        [str(o.level or Level.DEFAULT) for o in items],
+        [o.status_message for o in items],
+        [o.version for o in items],
+        _json_column([o.input for o in items]),
+        _json_column([o.output for o in items]),
+        [o.environment or "default" for o in items],
+        [o.model for o in items],
+        [o.internal_model_id for o in items],
+        _json_column([o.model_parameters for o in items]),
+        [_usage(o.provided_usage_details) for o in items],
+        [_usage(o.usage_details) for o in items],
+        [_costs(o.provided_cost_details) for o in items],
+        [_costs(o.cost_details) for o in items],
+        [_cost_value(o.total_cost) for o in items],
+        [o.usage_pricing_tier_name for o in items],
+        [o.prompt_id for o in items],
+        [o.prompt_name for o in items],
+        [o.prompt_version for o in items],
+        _stamp_column([o.created_at for o in items], now),
+        _stamp_column([o.updated_at for o in items], now),
+        *_version_columns(now, len(items)),
+    ]
+
+
+def _score_columns(items: list[Score], now: int) -> list[list[Any]]:
+    return [
+        [s.id for s in items],
+        [s.project_id for s in items],
+        _micros_column([s.timestamp for s in items]),
+        [s.name for s in items],
+        [str(s.data_type) for s in items],
+        [None if s.value is None else float(s.value) for s in items],
+        [s.string_value for s in items],
+        [str(s.source) for s in items],
+        [s.trace_id for s in items],
+        [s.observation_id for s in items],
+        [s.session_id for s in items],
+        [s.dataset_run_id for s in items],
+        [s.comment for s in items],
+        _metadata_column([s.metadata for s in items]),
+        [s.config_id for s in items],
+        [s.queue_id for s in items],
+        [s.author_user_id for s in items],
+        [s.execution_trace_id for s in items],
+        [s.environment or "default" for s in items],
+        _stamp_column([s.created_at for s in items], now),
+        _stamp_column([s.updated_at for s in items], now),
+        *_version_columns(now, len(items)),
+    ]
+
+
+def _version_columns(now: int, count: int) -> tuple[list[int], list[int]]:
+    # Consecutive versions from `now`: a later duplicate of an id in the same batch wins.
+    return list(range(now, now + count)), [0] * count
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,6 +668,56 @@ _PID = "{pid:String}"
 _READ_SETTINGS: dict[str, Any] = {"do_not_merge_across_partitions_select_final": 1}
 # LEFT JOINs give NULL, not 0/'' defaults, for missing right-hand rows.
 _JOIN_SETTINGS: dict[str, Any] = {**_READ_SETTINGS, "join_use_nulls": 1}
+# Reads of a few granules (lookups by id or trace id) with flat SQL: one thread saves handing
+# tiny reads between threads, checking skip indexes while planning rather than while reading
+# measured faster for such selective filters, and the plan optimisations (read in order,
+# filter push-down, lazy materialisation...) have nothing to gain here but cost milliseconds of
+# planning per query (index analysis still runs).
+_POINT_SETTINGS: dict[str, Any] = {
+    **_READ_SETTINGS,
+    "max_threads": 1,
+    "use_skip_indexes_on_data_read": 0,
+    "query_plan_enable_optimizations": 0,
+}
+# Candidate scans read in primary key order and stop early; without read-ahead buffering and
+# with granule-sized blocks they stop after the newest day instead of several blocks per part.
+_IN_ORDER_SETTINGS: dict[str, Any] = {
+    **_READ_SETTINGS,
+    "read_in_order_use_buffering": 0,
+    "max_block_size": 8192,
+}
+# Candidate lists (see `_candidate_page`): pages reaching deeper than this use FINAL; up to
+# _FULL_ROW_CANDIDATES rows the candidates' full rows are read at once (one query fewer).
+_MAX_CANDIDATES = 10_000
+_FULL_ROW_CANDIDATES = 200
+_OVERFETCH_MIN = 20
+# Longer id lists are not bound as one parameter (see `_candidate_page`).
+_MAX_LISTED_IDS = 100
+
+_SECOND = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _ListSpec:
+    """A table listed by its time column: `order` is the full sort (time first, then ties)."""
+
+    table: str
+    columns: tuple[str, ...]
+    time: str
+    order: tuple[str, ...]
+
+
+def _by_id(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def _by_start_time(row: Sequence[Any]) -> Any:
+    return row[5], row[0]  # observations: start_time, id
+
+
+def _by_timestamp(row: Sequence[Any]) -> Any:
+    return row[2], row[0]  # traces and scores: timestamp, id
+
 
 _TRACE_ORDER = {
     "timestamp": "timestamp",
@@ -641,6 +776,14 @@ class ClickHouseTelemetryStore:
         self._traces = f"{self._db}.traces"
         self._observations = f"{self._db}.observations"
         self._scores = f"{self._db}.scores"
+        self._trace_list = _ListSpec(self._traces, TRACE_COLUMNS, "timestamp", ("timestamp", "id"))
+        self._observation_list = _ListSpec(
+            self._observations,
+            OBSERVATION_COLUMNS,
+            "start_time",
+            ("start_time", "trace_id", "id"),
+        )
+        self._score_list = _ListSpec(self._scores, SCORE_COLUMNS, "timestamp", ("timestamp", "id"))
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -653,12 +796,15 @@ class ClickHouseTelemetryStore:
     def _call(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
         return fn(self._engine.client(), *args)
 
-    @staticmethod
     def _rows(
-        client: Client, sql: str, params: _Params, settings: dict[str, Any] | None = None
+        self,
+        client: Client,
+        sql: str,
+        params: _Params,
+        settings: dict[str, Any] = _READ_SETTINGS,
     ) -> list[tuple[Any, ...]]:
         return client.query(
-            sql, parameters=params.values, settings=settings or _READ_SETTINGS
+            sql, parameters=params.values, settings=self._engine.settings(client, settings)
         ).result_rows
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -705,7 +851,7 @@ class ClickHouseTelemetryStore:
 
     async def upsert_traces(self, traces: list[Trace]) -> None:
         if traces:
-            await self._run(self._insert, self._traces, TRACE_COLUMNS, _trace_row, traces)
+            await self._run(self._insert, self._traces, TRACE_COLUMNS, _trace_columns, traces)
 
     async def upsert_observations(self, observations: list[Observation]) -> None:
         if observations:
@@ -713,41 +859,40 @@ class ClickHouseTelemetryStore:
                 self._insert,
                 self._observations,
                 OBSERVATION_COLUMNS,
-                _observation_row,
+                _observation_columns,
                 observations,
             )
 
     async def upsert_scores(self, scores: list[Score]) -> None:
         if scores:
-            await self._run(self._insert, self._scores, SCORE_COLUMNS, _score_row, scores)
+            await self._run(self._insert, self._scores, SCORE_COLUMNS, _score_columns, scores)
 
     def _insert(
         self,
         client: Client,
         table: str,
         columns: tuple[str, ...],
-        to_row: Callable[[Any, int, int], tuple[Any, ...]],
+        build: Callable[[list[Any], int], list[list[Any]]],
         items: list[Any],
     ) -> None:
         # The version is taken on the worker thread, so inserts are versioned in the
         # order they reach the engine, not the order their coroutines started.
-        now = _micros(_next_event_ts(len(items)))
-        rows = [to_row(item, now, now + i) for i, item in enumerate(items)]
-        # Column-oriented insert skips clickhouse-connect's own transposition.
-        data = [list(col) for col in zip(*rows, strict=True)]
+        data = build(items, _micros(_next_event_ts(len(items))))
         names = columns + _VERSION_COLUMNS
         types = self._column_types.get(table)
         if types is None:
             # Described once per table: otherwise every insert costs a DESCRIBE round trip.
             context = client.create_insert_context(table, names, column_oriented=True)
-            types = self._column_types[table] = context.column_types
+            types = self._column_types[table] = [
+                get_from_name(_wire_type_name(t.name)) for t in context.column_types
+            ]
         client.insert(table, data, column_names=names, column_types=types, column_oriented=True)
 
     # -- point reads -----------------------------------------------------------------------
 
     @staticmethod
     def _latest(table: str, columns: Sequence[str], where: str) -> str:
-        """The newest, undeleted version of each row matching `where`, without `FINAL`.
+        """SQL for the newest, undeleted version of each row matching `where`, without `FINAL`.
 
         Only for filters on columns that never change for an id (project_id, id, and the
         trace_id of observations and scores): then filtering before de-duplicating cannot pick
@@ -760,6 +905,31 @@ class ClickHouseTelemetryStore:
             "ORDER BY event_ts DESC LIMIT 1 BY id) WHERE is_deleted = 0"
         )
 
+    def _newest(
+        self,
+        client: Client,
+        table: str,
+        columns: Sequence[str],
+        where: str,
+        params: _Params,
+        settings: dict[str, Any] = _POINT_SETTINGS,
+        extra: str = "",
+    ) -> list[tuple[Any, ...]]:
+        """Rows of `_latest`, as one flat query: the engine's planning time grows with every
+        nested SELECT, so tombstones are dropped here rather than by an outer query.
+
+        Each row is `columns`, then `extra` (an expression list) if given; the trailing
+        is_deleted flag is removed.
+        """
+        extra_sql = f", {extra}" if extra else ""
+        # An explicit PREWHERE, as plan optimisations (which would move the filter there) are
+        # off for these reads.
+        sql = (
+            f"SELECT {_select(columns)}{extra_sql}, is_deleted FROM {table} PREWHERE {where} "
+            "ORDER BY event_ts DESC LIMIT 1 BY id"
+        )
+        return [r[:-1] for r in self._rows(client, sql, params, settings) if not r[-1]]
+
     async def _get(
         self,
         table: str,
@@ -768,19 +938,22 @@ class ClickHouseTelemetryStore:
         project_id: str,
         column: str,
         values: list[str],
-        order: str,
+        order: Callable[[Sequence[Any]], Any],
     ) -> list[R]:
         if not values:
             return []
         p = _Params(project_id)
-        where = f"project_id = {_PID} AND {column} IN {p.texts(values)}"
-        sql = f"{self._latest(table, columns, where)} ORDER BY {order}"
-        rows = await self._run(self._rows, sql, p)
+        if len(values) == 1:
+            match = f"{column} = {p.text(values[0])}"
+        else:
+            match = f"{column} IN {p.texts(values)}"
+        rows = await self._run(self._newest, table, columns, f"project_id = {_PID} AND {match}", p)
+        rows.sort(key=order)
         return [from_row(r) for r in rows]
 
     async def get_traces(self, project_id: str, trace_ids: list[str]) -> list[Trace]:
         return await self._get(
-            self._traces, TRACE_COLUMNS, _trace_from_row, project_id, "id", trace_ids, "id"
+            self._traces, TRACE_COLUMNS, _trace_from_row, project_id, "id", trace_ids, _by_id
         )
 
     async def get_observations(
@@ -793,12 +966,12 @@ class ClickHouseTelemetryStore:
             project_id,
             "id",
             observation_ids,
-            "id",
+            _by_id,
         )
 
     async def get_scores(self, project_id: str, score_ids: list[str]) -> list[Score]:
         return await self._get(
-            self._scores, SCORE_COLUMNS, _score_from_row, project_id, "id", score_ids, "id"
+            self._scores, SCORE_COLUMNS, _score_from_row, project_id, "id", score_ids, _by_id
         )
 
     async def observations_of_trace(self, project_id: str, trace_id: str) -> list[Observation]:
@@ -809,7 +982,7 @@ class ClickHouseTelemetryStore:
             project_id,
             "trace_id",
             [trace_id],
-            "start_time, id",
+            _by_start_time,
         )
 
     async def scores_of_traces(self, project_id: str, trace_ids: list[str]) -> list[Score]:
@@ -820,13 +993,125 @@ class ClickHouseTelemetryStore:
             project_id,
             "trace_id",
             trace_ids,
-            "timestamp, id",
+            _by_timestamp,
         )
 
     # -- lists -----------------------------------------------------------------------------
+    #
+    # A list sorted by a table's time column (then ties) is read without FINAL:
+    # 1. candidates: ids of the first rows of any version that match the filters, read in the
+    #    primary key's order (project_id, day of the time column) so the engine stops after the
+    #    newest days, with some extra rows for stale versions;
+    # 2. the newest version of each candidate, which must still match the filters on columns
+    #    that can change (`recheck`) and not be deleted.
+    # Every listed id has a matching row, and an id's time and tie-break columns never change,
+    # so the ids that pass step 2 are exactly the head of the list; if too few pass (filters on
+    # updated rows, deletes) and more rows exist, step 1 fetches more. FINAL stays for totals
+    # and for orders not led by the time column.
 
-    def _traces_where(self, q: TraceQuery, p: _Params) -> str:
+    def _candidate_page(
+        self,
+        client: Client,
+        spec: _ListSpec,
+        p: _Params,
+        where: str,
+        recheck: str,
+        desc: bool,
+        offset: int,
+        limit: int,
+        count_sql: str | None = None,
+    ) -> tuple[list[tuple[Any, ...]], int] | None:
+        """Rows (spec.columns) of the page and the total from `count_sql` (-1 without it);
+        None when the page is too deep for candidates and the caller must use FINAL."""
+        need = offset + limit
+        if need > _MAX_CANDIDATES:
+            return None
+        direction = "DESC" if desc else "ASC"
+        order = ", ".join(f"{c} {direction}" for c in (f"toDate({spec.time})", *spec.order))
+        total = -1
+        fetch = need + max(_OVERFETCH_MIN, need // 2)
+        while fetch <= _MAX_CANDIDATES * 4:
+            counted = f", ({count_sql})" if count_sql is not None and total < 0 else ""
+            limit_sql = f"LIMIT {p.add(fetch, 'UInt64')}"
+            if not recheck and need <= _FULL_ROW_CANDIDATES:
+                # Nothing to recheck: the candidates' own rows are the answer once each id's
+                # newest version is picked, so one query does. All versions of an id share its
+                # sort values and so come together; the engine reads the wide columns for the
+                # rows within the LIMIT only (lazy materialisation).
+                sql = (
+                    f"SELECT {_select(spec.columns)}, event_ts, is_deleted{counted} "
+                    f"FROM {spec.table} WHERE {where} ORDER BY {order} {limit_sql}"
+                )
+                rows = self._rows(client, sql, p, _IN_ORDER_SETTINGS)
+                if counted:
+                    total = int(rows[0][-1]) if rows else 0
+                exhausted = len(rows) < fetch
+                width = len(spec.columns)
+                newest: dict[str, tuple[Any, ...]] = {}
+                for r in rows:
+                    current = newest.get(r[0])
+                    if current is None or r[width] > current[width]:
+                        newest[r[0]] = r
+                if not exhausted and newest:
+                    newest.popitem()  # the last id may have versions beyond the LIMIT
+                live = [r[:width] for r in newest.values() if not r[width + 1]]
+                if len(live) >= need or exhausted:
+                    return live[offset:need], total
+                fetch *= 4
+                continue
+            sql = f"SELECT id{counted} FROM {spec.table} WHERE {where} ORDER BY {order} {limit_sql}"
+            candidates = self._rows(client, sql, p, _IN_ORDER_SETTINGS)
+            if counted:
+                total = int(candidates[0][1]) if candidates else 0
+            ids = list(dict.fromkeys(r[0] for r in candidates))
+            if not ids or limit == 0:
+                return [], total
+            exhausted = len(candidates) < fetch
+            # Full rows straight away for the usual shallow page; deeper pages verify light
+            # rows first and read full rows for the page alone.
+            columns = spec.columns if need <= _FULL_ROW_CANDIDATES else ("id",)
+            if len(ids) <= _MAX_LISTED_IDS:
+                in_ids, settings = p.texts(ids), _POINT_SETTINGS
+            else:
+                # A long list would bloat the query (over HTTP: multipart form data); name the
+                # candidates by their query instead, which reads them a second time.
+                in_ids = f"(SELECT id FROM {spec.table} WHERE {where} ORDER BY {order} {limit_sql})"
+                settings = _IN_ORDER_SETTINGS
+            newest_rows = self._newest(
+                client,
+                spec.table,
+                columns,
+                f"project_id = {_PID} AND id IN {in_ids}",
+                p,
+                settings,
+                f"({recheck})" if recheck else "1",
+            )
+            matching = {r[0]: r[:-1] for r in newest_rows if r[-1]}
+            page_ids = [i for i in ids if i in matching]
+            if len(page_ids) >= need or exhausted:
+                page_ids = page_ids[offset:need]
+                if columns is spec.columns:
+                    return [matching[i] for i in page_ids], total
+                if not page_ids:
+                    return [], total
+                found = {
+                    r[0]: r
+                    for r in self._newest(
+                        client,
+                        spec.table,
+                        spec.columns,
+                        f"project_id = {_PID} AND id IN {p.texts(page_ids)}",
+                        p,
+                    )
+                }
+                return [found[i] for i in page_ids if i in found], total
+            fetch *= 4
+        return None
+
+    def _traces_where(self, q: TraceQuery, p: _Params) -> tuple[str, str]:
+        """The WHERE clause of a trace query and the part of it on columns that can change."""
         where = [f"project_id = {_PID}"]
+        recheck = []
         for column, value in (
             ("user_id", q.user_id),
             ("name", q.name),
@@ -835,16 +1120,16 @@ class ClickHouseTelemetryStore:
             ("release", q.release),
         ):
             if value is not None:
-                where.append(f"{column} = {p.text(value)}")
+                recheck.append(f"{column} = {p.text(value)}")
         if q.tags:
-            where.append(f"hasAll(tags, {p.texts(q.tags)})")
+            recheck.append(f"hasAll(tags, {p.texts(q.tags)})")
         if q.environments:
-            where.append(f"environment IN {p.texts(q.environments)}")
+            recheck.append(f"environment IN {p.texts(q.environments)}")
         if q.from_timestamp is not None:
             where.append(f"timestamp >= {p.dt(q.from_timestamp)}")
         if q.to_timestamp is not None:
             where.append(f"timestamp < {p.dt(q.to_timestamp)}")
-        return " AND ".join(where)
+        return " AND ".join(where + recheck), " AND ".join(recheck)
 
     def _trace_aggregates_sql(self, trace_ids_sql: str) -> str:
         """Per-trace observation aggregates: ids, latency (span of observations) and cost."""
@@ -863,6 +1148,59 @@ class ClickHouseTelemetryStore:
             f"FROM ({latest}) GROUP BY trace_id"
         )
 
+    def _trace_summaries(
+        self, client: Client, project_id: str, rows: list[tuple[Any, ...]]
+    ) -> list[TraceSummary]:
+        """Summaries of trace rows: observation and score aggregates in one flat query, summed
+        up here (cheaper than JOINs of aggregating subqueries, which the engine plans slowly)."""
+        if not rows:
+            return []
+        p = _Params(project_id)
+        ids = p.texts(r[0] for r in rows)
+        sql = (
+            "(SELECT 0, id, trace_id, start_time, end_time, total_cost, is_deleted "
+            f"FROM {self._observations} PREWHERE project_id = {_PID} AND trace_id IN {ids} "
+            "ORDER BY event_ts DESC LIMIT 1 BY id) UNION ALL "
+            f"(SELECT 1, id, trace_id, NULL, NULL, NULL, is_deleted FROM {self._scores} "
+            f"PREWHERE project_id = {_PID} AND trace_id IN {ids} "
+            "ORDER BY event_ts DESC LIMIT 1 BY id)"
+        )
+        observations: dict[str, list[tuple[Any, ...]]] = {}
+        scores: dict[str, list[str]] = {}
+        for kind, id_, trace_id, start, end, cost, deleted in self._rows(
+            client, sql, p, _POINT_SETTINGS
+        ):
+            if deleted:
+                continue
+            if kind == 0:
+                observations.setdefault(trace_id, []).append((start, id_, end, cost))
+            else:
+                scores.setdefault(trace_id, []).append(id_)
+        summaries = []
+        for r in rows:
+            trace_observations = observations.get(r[0])
+            latency = cost = None
+            observation_ids: list[str] = []
+            if trace_observations:
+                trace_observations.sort()
+                observation_ids = [o[1] for o in trace_observations]
+                first = trace_observations[0][0]
+                last = max(
+                    o[0] if o[2] is None or o[2] < o[0] else o[2] for o in trace_observations
+                )
+                latency = (last - first) / _SECOND
+                cost = float(sum(o[3] for o in trace_observations if o[3] is not None))
+            summaries.append(
+                TraceSummary(
+                    trace=_trace_from_row(r),
+                    observation_ids=observation_ids,
+                    score_ids=sorted(scores.get(r[0], ())),
+                    latency_seconds=latency,
+                    total_cost=cost,
+                )
+            )
+        return summaries
+
     async def list_traces(self, project_id: str, query: TraceQuery) -> Page[TraceSummary]:
         offset = _offset(query.page, query.limit)
         order_key = _TRACE_ORDER.get(query.order_by) or _TRACE_ORDER.get(
@@ -872,74 +1210,76 @@ class ClickHouseTelemetryStore:
             raise InvalidInput(f"cannot order traces by {query.order_by!r}")
         direction = "DESC" if query.order_desc else "ASC"
         p = _Params(project_id)
-        where = self._traces_where(query, p)
+        where, recheck = self._traces_where(query, p)
         count_sql = f"SELECT count() FROM {self._traces} FINAL WHERE {where}"
-        limit = p.add(query.limit, "UInt64")
-        skip = p.add(offset, "UInt64")
-        # Phase 1 picks the page's ids (and the total) reading only the filter and sort
-        # columns; phase 2 reads full rows and aggregates for those ids alone.
-        if order_key in ("_latency", "_total_cost"):
-            # Ordering by an aggregate needs the aggregates of the whole filtered set.
-            filtered_ids = f"(SELECT id FROM {self._traces} FINAL WHERE {where})"
-            page_sql = (
-                f"SELECT t.id, ({count_sql}) FROM (SELECT id, timestamp FROM {self._traces} "
-                f"FINAL WHERE {where}) AS t "
-                f"LEFT JOIN ({self._trace_aggregates_sql(filtered_ids)}) AS a "
-                "ON a.agg_trace_id = t.id "
-                f"ORDER BY a.agg{order_key} {direction}, t.timestamp {direction}, "
-                f"t.id {direction} LIMIT {limit} OFFSET {skip}"
-            )
-        else:
-            page_sql = (
-                f"SELECT id, ({count_sql}) FROM {self._traces} FINAL WHERE {where} "
-                f"ORDER BY {order_key} {direction}, id {direction} "
-                f"LIMIT {limit} OFFSET {skip}"
-            )
 
-        def run(client: Client) -> tuple[int, list[tuple[Any, ...]], list[str]]:
+        def final_page(client: Client) -> tuple[list[tuple[Any, ...]], int]:
+            # Phase 1 picks the page's ids (and the total) with FINAL, reading only the filter
+            # and sort columns; phase 2 reads full rows for those ids alone.
+            limit = p.add(query.limit, "UInt64")
+            skip = p.add(offset, "UInt64")
+            if order_key in ("_latency", "_total_cost"):
+                # Ordering by an aggregate needs the aggregates of the whole filtered set.
+                filtered_ids = f"(SELECT id FROM {self._traces} FINAL WHERE {where})"
+                page_sql = (
+                    f"SELECT t.id, ({count_sql}) FROM (SELECT id, timestamp FROM {self._traces} "
+                    f"FINAL WHERE {where}) AS t "
+                    f"LEFT JOIN ({self._trace_aggregates_sql(filtered_ids)}) AS a "
+                    "ON a.agg_trace_id = t.id "
+                    f"ORDER BY a.agg{order_key} {direction}, t.timestamp {direction}, "
+                    f"t.id {direction} LIMIT {limit} OFFSET {skip}"
+                )
+            else:
+                page_sql = (
+                    f"SELECT id, ({count_sql}) FROM {self._traces} FINAL WHERE {where} "
+                    f"ORDER BY {order_key} {direction}, id {direction} "
+                    f"LIMIT {limit} OFFSET {skip}"
+                )
             page = self._rows(client, page_sql, p, _JOIN_SETTINGS)
             if not page:
-                return int(self._rows(client, count_sql, p)[0][0]), [], []
+                return [], int(self._rows(client, count_sql, p)[0][0])
             ids = [r[0] for r in page]
-            q = _Params(project_id)
-            ids_param = q.texts(ids)
-            in_page = f"project_id = {_PID} AND id IN {ids_param}"
-            scores = self._latest(
-                self._scores, ("id", "trace_id"), f"project_id = {_PID} AND trace_id IN {ids_param}"
-            )
-            sql = (
-                f"SELECT {_select(TRACE_COLUMNS, 't')}, a.agg_observation_ids, a.agg_latency, "
-                "a.agg_total_cost, s.agg_score_ids "
-                f"FROM ({self._latest(self._traces, TRACE_COLUMNS, in_page)}) AS t "
-                f"LEFT JOIN ({self._trace_aggregates_sql(ids_param)}) AS a "
-                "ON a.agg_trace_id = t.id "
-                "LEFT JOIN (SELECT trace_id AS agg_trace_id, groupArray(id) AS agg_score_ids "
-                f"FROM ({scores}) GROUP BY trace_id) AS s ON s.agg_trace_id = t.id"
-            )
-            return int(page[0][1]), self._rows(client, sql, q, _JOIN_SETTINGS), ids
+            found = {
+                r[0]: r
+                for r in self._newest(
+                    client,
+                    self._traces,
+                    TRACE_COLUMNS,
+                    f"project_id = {_PID} AND id IN {p.texts(ids)}",
+                    p,
+                )
+            }
+            return [found[i] for i in ids if i in found], int(page[0][1])
 
-        total, rows, ids = await self._run(run)
-        by_id: dict[str, TraceSummary] = {}
-        n = len(TRACE_COLUMNS)
-        for r in rows:
-            obs_ids = r[n]
-            has_observations = bool(obs_ids)
-            by_id[r[0]] = TraceSummary(
-                trace=_trace_from_row(r),
-                observation_ids=list(obs_ids) if obs_ids else [],
-                score_ids=list(r[n + 3]) if r[n + 3] else [],
-                latency_seconds=float(r[n + 1]) if has_observations else None,
-                total_cost=float(r[n + 2]) if has_observations else None,
-            )
-        return Page(items=[by_id[i] for i in ids if i in by_id], total=total)
+        def run(client: Client) -> tuple[list[TraceSummary], int]:
+            result = None
+            if order_key == "timestamp":
+                result = self._candidate_page(
+                    client,
+                    self._trace_list,
+                    p,
+                    where,
+                    recheck,
+                    query.order_desc,
+                    offset,
+                    query.limit,
+                    count_sql,
+                )
+            rows, total = result if result is not None else final_page(client)
+            return self._trace_summaries(client, project_id, rows), total
+
+        items, total = await self._run(run)
+        return Page(items=items, total=total)
 
     async def list_observations(
         self, project_id: str, query: ObservationQuery, *, with_total: bool = True
     ) -> Page[Observation]:
         p = _Params(project_id)
         where = [f"project_id = {_PID}"]
+        recheck = []
+        if query.trace_id is not None:
+            where.append(f"trace_id = {p.text(query.trace_id)}")
         for column, value in (
-            ("trace_id", query.trace_id),
             ("name", query.name),
             ("type", None if query.type is None else str(query.type)),
             ("level", None if query.level is None else str(query.level)),
@@ -947,13 +1287,13 @@ class ClickHouseTelemetryStore:
             ("version", query.version),
         ):
             if value is not None:
-                where.append(f"{column} = {p.text(value)}")
+                recheck.append(f"{column} = {p.text(value)}")
         if query.is_root is True:
-            where.append("(parent_observation_id IS NULL OR parent_observation_id = '')")
+            recheck.append("(parent_observation_id IS NULL OR parent_observation_id = '')")
         elif query.is_root is False:
-            where.append("(parent_observation_id IS NOT NULL AND parent_observation_id != '')")
+            recheck.append("(parent_observation_id IS NOT NULL AND parent_observation_id != '')")
         if query.environments:
-            where.append(f"environment IN {p.texts(query.environments)}")
+            recheck.append(f"environment IN {p.texts(query.environments)}")
         if query.from_start_time is not None:
             where.append(f"start_time >= {p.dt(query.from_start_time)}")
         if query.to_start_time is not None:
@@ -964,11 +1304,12 @@ class ClickHouseTelemetryStore:
         if query.session_id is not None:
             trace_filters.append(f"session_id = {p.text(query.session_id)}")
         if trace_filters:
+            # On the observation's trace_id, which never changes: no recheck needed.
             where.append(
                 f"trace_id IN (SELECT id FROM {self._traces} FINAL "
                 f"WHERE project_id = {_PID} AND {' AND '.join(trace_filters)})"
             )
-        filters = " AND ".join(where)
+        filters = " AND ".join(where + recheck)
         page_where = filters
         offset = _offset(query.page, query.limit)
         if query.after is not None:
@@ -980,15 +1321,13 @@ class ClickHouseTelemetryStore:
                 f"({bound}, {p.text(trace_id)}, {p.text(obs_id)})"
             )
             offset = 0
-        order = "start_time DESC, trace_id DESC, id DESC"
         return await self._list_page(
-            self._observations,
-            OBSERVATION_COLUMNS,
+            self._observation_list,
             _observation_from_row,
             p,
             filters,
             page_where,
-            order,
+            " AND ".join(recheck),
             query.limit,
             offset,
             with_total,
@@ -999,9 +1338,11 @@ class ClickHouseTelemetryStore:
     ) -> Page[Score]:
         p = _Params(project_id)
         where = [f"project_id = {_PID}"]
+        recheck = []
+        if query.trace_id is not None:
+            where.append(f"trace_id = {p.text(query.trace_id)}")
         for column, value in (
             ("name", query.name),
-            ("trace_id", query.trace_id),
             ("observation_id", query.observation_id),
             ("session_id", query.session_id),
             ("dataset_run_id", query.dataset_run_id),
@@ -1011,23 +1352,23 @@ class ClickHouseTelemetryStore:
             ("data_type", None if query.data_type is None else str(query.data_type)),
         ):
             if value is not None:
-                where.append(f"{column} = {p.text(value)}")
+                recheck.append(f"{column} = {p.text(value)}")
         if query.score_ids:
             where.append(f"id IN {p.texts(query.score_ids)}")
         if query.environments:
-            where.append(f"environment IN {p.texts(query.environments)}")
+            recheck.append(f"environment IN {p.texts(query.environments)}")
         if query.from_timestamp is not None:
             where.append(f"timestamp >= {p.dt(query.from_timestamp)}")
         if query.to_timestamp is not None:
             where.append(f"timestamp < {p.dt(query.to_timestamp)}")
         if query.value is not None:
-            where.append(f"value = {p.add(float(query.value), 'Float64')}")
+            recheck.append(f"value = {p.add(float(query.value), 'Float64')}")
         if query.user_id is not None:
             where.append(
                 f"trace_id IN (SELECT id FROM {self._traces} FINAL "
                 f"WHERE project_id = {_PID} AND user_id = {p.text(query.user_id)})"
             )
-        filters = " AND ".join(where)
+        filters = " AND ".join(where + recheck)
         page_where = filters
         offset = _offset(query.page, query.limit)
         if query.after is not None:
@@ -1038,13 +1379,12 @@ class ClickHouseTelemetryStore:
             )
             offset = 0
         return await self._list_page(
-            self._scores,
-            SCORE_COLUMNS,
+            self._score_list,
             _score_from_row,
             p,
             filters,
             page_where,
-            "timestamp DESC, id DESC",
+            " AND ".join(recheck),
             query.limit,
             offset,
             with_total,
@@ -1052,40 +1392,53 @@ class ClickHouseTelemetryStore:
 
     async def _list_page(
         self,
-        table: str,
-        columns: tuple[str, ...],
+        spec: _ListSpec,
         from_row: Callable[[Sequence[Any]], R],
         p: _Params,
         filters: str,
         page_where: str,
-        order: str,
+        recheck: str,
         limit: int,
         offset: int,
         with_total: bool,
     ) -> Page[R]:
         if limit < 0:
             raise InvalidInput("limit must be >= 0")
-        lim = p.add(limit, "UInt64")
-        off = p.add(offset, "UInt64")
+        table, columns = spec.table, spec.columns
         count_sql = f"SELECT count() FROM {table} FINAL WHERE {filters}"
-        # Pick the page's ids with FINAL reading only filter and sort columns, then read full
-        # rows (inputs of a megabyte) for those ids alone.
-        page_ids = (
-            f"SELECT id FROM {table} FINAL WHERE {page_where} "
-            f"ORDER BY {order} LIMIT {lim} OFFSET {off}"
-        )
-        latest = self._latest(table, columns, f"project_id = {_PID} AND id IN ({page_ids})")
-        total_sql = f", ({count_sql})" if with_total else ""
-        sql = f"SELECT *{total_sql} FROM ({latest}) ORDER BY {order}"
+        order = ", ".join(f"{c} DESC" for c in spec.order)
 
-        def run(client: Client) -> tuple[list[tuple[Any, ...]], int]:
-            rows = self._rows(client, sql, p)
+        def final_page(client: Client) -> tuple[list[tuple[Any, ...]], int]:
+            lim = p.add(limit, "UInt64")
+            off = p.add(offset, "UInt64")
+            # Pick the page's ids with FINAL reading only filter and sort columns, then read
+            # full rows (inputs of a megabyte) for those ids alone.
+            page_ids = (
+                f"SELECT id FROM {table} FINAL WHERE {page_where} "
+                f"ORDER BY {order} LIMIT {lim} OFFSET {off}"
+            )
+            latest = self._latest(table, columns, f"project_id = {_PID} AND id IN ({page_ids})")
+            total_sql = f", ({count_sql})" if with_total else ""
+            rows = self._rows(client, f"SELECT *{total_sql} FROM ({latest}) ORDER BY {order}", p)
             if not with_total:
                 return rows, -1
             if rows:
                 return rows, int(rows[0][-1])
-            count = self._rows(client, count_sql, p)
-            return rows, int(count[0][0])
+            return rows, int(self._rows(client, count_sql, p)[0][0])
+
+        def run(client: Client) -> tuple[list[tuple[Any, ...]], int]:
+            result = self._candidate_page(
+                client,
+                spec,
+                p,
+                page_where,
+                recheck,
+                True,
+                offset,
+                limit,
+                count_sql if with_total else None,
+            )
+            return result if result is not None else final_page(client)
 
         rows, total = await self._run(run)
         items = [from_row(r) for r in rows]
@@ -1217,11 +1570,12 @@ class ClickHouseTelemetryStore:
         rows, names = await self._run(self._query_with_names, built.sql, built.params)
         return [built.shape(dict(zip(names, r, strict=True))) for r in rows]
 
-    @staticmethod
     def _query_with_names(
-        client: Client, sql: str, params: _Params
+        self, client: Client, sql: str, params: _Params
     ) -> tuple[list[tuple[Any, ...]], tuple[str, ...]]:
-        result = client.query(sql, parameters=params.values, settings=_JOIN_SETTINGS)
+        result = client.query(
+            sql, parameters=params.values, settings=self._engine.settings(client, _JOIN_SETTINGS)
+        )
         return result.result_rows, tuple(result.column_names)
 
 

@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -27,18 +25,17 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
+from fathom.adapters.storage.sql.types import NullableJson, UtcDateTime
 from fathom.core.domain.datasets import (
     Dataset,
     DatasetItem,
@@ -54,8 +51,8 @@ from fathom.core.ports.datasets import ExperimentQuery, ItemQuery
 from fathom.core.ports.telemetry import Page
 
 # NULL, not JSON `null`, for absent values: one representation on every engine.
-Json = JSON(none_as_null=True)
-Timestamp = DateTime(timezone=True)
+Json = NullableJson
+Timestamp = UtcDateTime()
 
 datasets = Table(
     "datasets",
@@ -302,10 +299,13 @@ def _in_force(at: datetime | None) -> ColumnElement[bool]:
     return and_(t.valid_from <= moment, or_(t.valid_to.is_(None), t.valid_to > moment))
 
 
-def _condition(column: Any, condition: FieldCondition) -> ColumnElement[bool]:
+def _condition(column: Any, condition: FieldCondition, dialect: str) -> ColumnElement[bool]:
     # NULL dataset ids compare as "" so "none of"/"!=" keep local-data experiments.
     value = func.coalesce(column, "")
     first = condition.values[0] if condition.values else ""
+    # Case-sensitive on every engine, as `FieldCondition.matches` (and upstream's
+    # position/startsWith/endsWith): LIKE would ignore ASCII case on SQLite only.
+    position = func.strpos if dialect == "postgresql" else func.instr
     match condition.operator:
         case "any of":
             return value.in_(condition.values)
@@ -316,23 +316,24 @@ def _condition(column: Any, condition: FieldCondition) -> ColumnElement[bool]:
         case "!=":
             return value != first
         case "contains":
-            return value.contains(first, autoescape=True)
+            return position(value, first) > 0
         case "does not contain":
-            return ~value.contains(first, autoescape=True)
+            return position(value, first) == 0
         case "starts with":
-            return value.startswith(first, autoescape=True)
+            return func.substr(value, 1, func.length(first)) == first
         case _:
-            return value.endswith(first, autoescape=True)
+            start = func.length(value) - func.length(first) + 1
+            return func.substr(value, start) == first
 
 
-def _conditions(conditions: Sequence[FieldCondition]) -> list[ColumnElement[bool]]:
+def _conditions(conditions: Sequence[FieldCondition], dialect: str) -> list[ColumnElement[bool]]:
     columns = {
         "experiment_id": dataset_runs.c.id,
         "experiment_name": dataset_runs.c.name,
         "dataset_id": dataset_runs.c.dataset_id,
         "item_id": dataset_run_items.c.dataset_item_id,
     }
-    return [_condition(columns[c.field], c) for c in conditions]
+    return [_condition(columns[c.field], c, dialect) for c in conditions]
 
 
 def _window(query: ExperimentQuery) -> list[ColumnElement[bool]]:
@@ -404,6 +405,9 @@ class SqlDatasetRepository(SqlRepository):
     # -- items --
 
     async def current_item(self, project_id: str, item_id: str) -> DatasetItem | None:
+        # The upsert's first read: on PostgreSQL two upserts of one item queue here, so the
+        # second revises what the first wrote rather than a version that is no longer current.
+        await self._lock("dataset_item", project_id, item_id)
         t = dataset_items.c
         row = await self._one(
             select(dataset_items)
@@ -428,6 +432,9 @@ class SqlDatasetRepository(SqlRepository):
         return _item(row)
 
     async def add_item_version(self, item: DatasetItem) -> None:
+        # Without the lock a concurrent writer's new version (invisible to this statement's
+        # snapshot under READ COMMITTED) would stay current next to this one.
+        await self._lock("dataset_item", item.project_id, item.id)
         t = dataset_items.c
         await self._uow.connection.execute(
             update(dataset_items)
@@ -617,7 +624,7 @@ class SqlDatasetRepository(SqlRepository):
                 window.c.item_count,
             )
             .join(window, window.c.run_id == r.id)
-            .where(r.project_id == project_id, *_conditions(query.conditions))
+            .where(r.project_id == project_id, *_conditions(query.conditions, self._dialect))
             .order_by(window.c.last_activity.desc(), r.id.desc())
             .limit(query.limit)
         )
@@ -652,7 +659,11 @@ class SqlDatasetRepository(SqlRepository):
             select(dataset_runs, *item_columns)
             .select_from(dataset_run_items)
             .join(dataset_runs, and_(r.project_id == i.project_id, r.id == i.dataset_run_id))
-            .where(i.project_id == project_id, *_window(query), *_conditions(query.conditions))
+            .where(
+                i.project_id == project_id,
+                *_window(query),
+                *_conditions(query.conditions, self._dialect),
+            )
             .order_by(i.start_time.desc(), i.id.desc())
             .limit(query.limit)
         )
@@ -672,18 +683,5 @@ class SqlDatasetRepository(SqlRepository):
         return int(result.scalar_one())
 
     async def _insert_if_absent(self, table: Table, values: dict[str, Any]) -> bool:
-        connection = self._uow.connection
-        dialect = connection.dialect.name
-        if dialect == "sqlite":
-            statement: Any = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-        elif dialect == "postgresql":
-            statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-        else:  # other engines: a savepoint keeps the transaction usable after a duplicate
-            try:
-                async with connection.begin_nested():
-                    await connection.execute(insert(table).values(**values))
-            except IntegrityError:
-                return False
-            return True
-        result = await connection.execute(statement)
-        return bool(result.rowcount)
+        # No conflict target: a run also collides on its (dataset, name) unique key.
+        return await self._insert_ignore(table, values)

@@ -10,10 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,13 +24,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
+from fathom.adapters.storage.sql.types import Json, UtcDateTime
 from fathom.core.domain.errors import Conflict
 from fathom.core.domain.score_configs import ConfigCategory, ScoreConfig
 from fathom.core.domain.scores import ScoreDataType
@@ -63,10 +60,10 @@ score_configs = Table(
     Column("min_value", Float, nullable=True),
     Column("max_value", Float, nullable=True),
     # [{"label", "value"}], always read and written with the config.
-    Column("categories", JSON, nullable=True),
+    Column("categories", Json, nullable=True),
     Column("description", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_score_configs_project_id_created_at", "project_id", "created_at"),
 )
 
@@ -84,8 +81,8 @@ comments = Table(
     Column("object_id", String(800), nullable=False),
     Column("content", Text, nullable=False),
     Column("author_user_id", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_comments_project_id_object", "project_id", "object_type", "object_id"),
 )
 
@@ -101,9 +98,9 @@ annotation_queues = Table(
     ),
     Column("name", String(255), nullable=False),
     Column("description", Text, nullable=True),
-    Column("score_config_ids", JSON, nullable=False, default=list),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("score_config_ids", Json, nullable=False, default=list),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("project_id", "name", name="uq_annotation_queues_project_id_name"),
 )
 
@@ -128,12 +125,12 @@ annotation_queue_items = Table(
     Column("object_id", String(800), nullable=False),
     Column("object_type", String(32), nullable=False),
     Column("status", String(32), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
-    Column("locked_at", DateTime(timezone=True), nullable=True),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    Column("locked_at", UtcDateTime(), nullable=True),
     Column("locked_by_user_id", String(255), nullable=True),
     Column("annotator_user_id", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_annotation_queue_items_queue", "project_id", "queue_id", "status"),
     Index("ix_annotation_queue_items_object", "project_id", "object_id", "object_type"),
 )
@@ -154,7 +151,7 @@ annotation_queue_assignments = Table(
         primary_key=True,
     ),
     Column("user_id", String(255), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 
@@ -474,13 +471,9 @@ class SqlAnnotationQueueRepository(SqlRepository):
 
     async def assign(self, project_id: str, queue_id: str, user_id: str, at: datetime) -> None:
         values = {"project_id": project_id, "queue_id": queue_id, "user_id": user_id}
-        dialect = self._uow.connection.dialect.name
-        insert_: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-        # ON CONFLICT DO NOTHING: assigning twice, even concurrently, leaves one row.
-        await self._uow.connection.execute(
-            insert_(annotation_queue_assignments)
-            .values(**values, created_at=at)
-            .on_conflict_do_nothing(index_elements=list(values))
+        # Assigning twice, even concurrently, leaves one row.
+        await self._insert_ignore(
+            annotation_queue_assignments, {**values, "created_at": at}, index_elements=list(values)
         )
 
     async def unassign(self, project_id: str, queue_id: str, user_id: str) -> bool:

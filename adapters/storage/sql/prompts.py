@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
+from fathom.adapters.storage.sql.types import Json, UtcDateTime
 from fathom.core.domain.errors import Conflict
 from fathom.core.domain.prompts import (
     Dependent,
@@ -62,14 +61,14 @@ prompts = Table(
     Column("name", String(255), nullable=False),
     Column("version", Integer, nullable=False),
     Column("type", String(16), nullable=False),
-    Column("prompt", JSON, nullable=False),
-    Column("config", JSON, nullable=False),
-    Column("labels", JSON, nullable=False),
-    Column("tags", JSON, nullable=False),
+    Column("prompt", Json, nullable=False),
+    Column("config", Json, nullable=False),
+    Column("labels", Json, nullable=False),
+    Column("tags", Json, nullable=False),
     Column("commit_message", Text, nullable=True),
     Column("created_by", String(255), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("project_id", "name", "version", name="uq_prompts_project_name_version"),
 )
 
@@ -135,7 +134,7 @@ prompt_protected_labels = Table(
         nullable=False,
     ),
     Column("label", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("project_id", "label", name="pk_prompt_protected_labels"),
 )
 
@@ -199,6 +198,11 @@ class SqlPromptRepository(SqlRepository):
         return None if row is None else _prompt(row)
 
     async def list_versions(self, project_id: str, name: str) -> list[PromptVersion]:
+        # Only writers (create, relabel, delete) list every version, as their first read: on
+        # PostgreSQL this queues the writers of one name across processes, as `_NAME_LOCKS`
+        # does inside one, so they compute the next version and label moves from committed
+        # data instead of failing on the unique key or losing each other's label changes.
+        await self._lock("prompt", project_id, name)
         rows = await self._all(
             select(prompts)
             .where(prompts.c.project_id == project_id, prompts.c.name == name)
@@ -454,12 +458,12 @@ class SqlPromptRepository(SqlRepository):
         return [row["label"] for row in rows]
 
     async def protect_label(self, project_id: str, label: str, at: datetime) -> None:
-        table = prompt_protected_labels
-        found = await self._one(
-            select(table.c.label).where(table.c.project_id == project_id, table.c.label == label)
+        # Idempotent even against a concurrent writer (the second one finds the row).
+        await self._insert_ignore(
+            prompt_protected_labels,
+            {"project_id": project_id, "label": label, "created_at": at},
+            index_elements=["project_id", "label"],
         )
-        if found is None:
-            await self._insert(table, {"project_id": project_id, "label": label, "created_at": at})
 
     async def unprotect_label(self, project_id: str, label: str) -> bool:
         table = prompt_protected_labels

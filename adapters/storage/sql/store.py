@@ -9,8 +9,9 @@ from typing import Any, Self
 from alembic import command
 from alembic.config import Config
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, event, select, text
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy import delete, event, func, select, text
+from sqlalchemy.engine import URL, Connection, RowMapping, make_url
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from fathom.adapters.storage.sql import tables as t
@@ -20,6 +21,7 @@ from fathom.adapters.storage.sql.evaluation import (
     SqlCommentRepository,
     SqlScoreConfigRepository,
 )
+from fathom.adapters.storage.sql.media import SqlMediaRepository
 from fathom.adapters.storage.sql.prompts import SqlPromptRepository
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.core.domain.access import (
@@ -31,7 +33,12 @@ from fathom.core.domain.access import (
     Role,
     User,
 )
-from fathom.core.domain.errors import Unavailable
+from fathom.core.domain.errors import (
+    ConfigurationError,
+    FathomError,
+    InvalidInput,
+    Unavailable,
+)
 from fathom.core.domain.pricing import Model, PricingTier
 from fathom.core.usecases.models import condition_to_json, tier_from_json
 
@@ -338,6 +345,7 @@ class SqlUnitOfWork:
         self.comments = SqlCommentRepository(self)
         self.annotation_queues = SqlAnnotationQueueRepository(self)
         self.datasets = SqlDatasetRepository(self)
+        self.media = SqlMediaRepository(self)
 
     @property
     def connection(self) -> AsyncConnection:
@@ -346,17 +354,32 @@ class SqlUnitOfWork:
         return self._connection
 
     async def __aenter__(self) -> Self:
-        self._connection = await self._engine.connect()
+        try:
+            self._connection = await self._engine.connect()
+        except Exception as exc:
+            raise _translate(exc, self._engine.url) or exc from exc
         await self._connection.begin()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _tb: object
+    ) -> None:
         assert self._connection is not None
         try:
             await self._connection.rollback()
+        except Exception:
+            # The connection is gone (that may be why we are leaving); nothing to undo.
+            if error is None:
+                raise
         finally:
             await self._connection.close()
             self._connection = None
+        if isinstance(error, DBAPIError):
+            # Drivers' errors reach callers as domain errors: a value the engine cannot
+            # store is the client's to fix (400), a lost database is temporary (503).
+            translated = _translate(error, self._engine.url)
+            if translated is not None:
+                raise translated from error
 
     async def commit(self) -> None:
         await self.connection.commit()
@@ -372,14 +395,119 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Any constant will do, as long as it is the same in every process sharing the database.
+_MIGRATION_LOCK = int.from_bytes(b"fathom:m", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# Connection options of Prisma (Langfuse's DATABASE_URL) that no Python driver knows.
+_PRISMA_OPTIONS = ("connection_limit", "pool_timeout", "connect_timeout", "socket_timeout")
+
+
+def normalise_url(url: str) -> str:
+    """A database URL as operators write it (libpq, Langfuse's `DATABASE_URL`) as an
+    SQLAlchemy async URL: `postgres://` and `postgresql://` use asyncpg, `sslmode` becomes
+    asyncpg's `ssl`, Prisma's `schema` sets the search path and its pool options are dropped."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"FATHOM_RECORDS__URL is not a database URL: {exc}") from None
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername != "postgresql+asyncpg":
+        return parsed.render_as_string(hide_password=False)
+    query = dict(parsed.query)
+    if "sslmode" in query:
+        query.setdefault("ssl", query.pop("sslmode"))
+    for option in _PRISMA_OPTIONS:
+        query.pop(option, None)
+    return parsed.set(query=query).render_as_string(hide_password=False)
+
+
+def masked(url: URL | str) -> str:
+    """The URL fit for logs and error messages: the password replaced by `***`."""
+    try:
+        return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def _one_line(exc: BaseException) -> str:
+    message = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return " ".join(message.split())
+
+
+def _where(url: URL) -> str:
+    """The setting an operator would fix, with its value (password masked)."""
+    if url.get_backend_name() == "sqlite":
+        return f"FATHOM_RECORDS__PATH={url.database}"
+    return f"FATHOM_RECORDS__URL={masked(url)}"
+
+
+def _translate(exc: BaseException, url: URL) -> FathomError | None:
+    """The domain error for a driver's error, naming the setting; None: not ours to map."""
+    where = _where(url)
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if isinstance(exc, DataError) or sqlstate.startswith("22"):
+        # Class 22, "data exception": too long, out of range, or a character PostgreSQL
+        # cannot store (U+0000 in text or JSONB).
+        return InvalidInput(
+            f"Invalid request data: the record store refused a value: {_one_line(exc)}"
+        )
+    if sqlstate in ("28000", "28P01", "3D000", "42501") or type(orig).__name__ in (
+        "InvalidPasswordError",
+        "InvalidAuthorizationSpecificationError",
+        "InvalidCatalogNameError",
+    ):
+        # Wrong password, unknown role or database, missing privilege: retrying won't help.
+        return ConfigurationError(f"{where}: the database refused the connection: {_one_line(exc)}")
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError) or (
+        sqlstate.startswith(("08", "57P"))
+    ):
+        return Unavailable(f"{where}: the record store is unavailable: {_one_line(exc)}")
+    return None
+
+
 class SqlRecordStore:
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
-        self.url = url
+    """`RecordStore` on SQLAlchemy: SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    Driver errors leave as domain errors with one line naming `FATHOM_RECORDS__URL` (password
+    masked): `Unavailable` when the database cannot be reached, `ConfigurationError` when it
+    refuses the credentials or the database does not exist, `InvalidInput` for a value it
+    cannot store."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        url = normalise_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if not url.startswith("sqlite"):
             kwargs["pool_size"] = pool_size
             kwargs["pool_pre_ping"] = True
-        self.engine = create_async_engine(url, **kwargs)
+        if url.startswith("postgresql+asyncpg"):
+            # asyncpg waits 60 s by default: a start-up against a wrong host would hang.
+            connect_args: dict[str, Any] = {"timeout": connect_timeout}
+            parsed = make_url(url)
+            schema = parsed.query.get("schema")
+            if isinstance(schema, str) and schema:
+                connect_args["server_settings"] = {"search_path": schema}
+                url = parsed.difference_update_query(["schema"]).render_as_string(
+                    hide_password=False
+                )
+            kwargs["connect_args"] = connect_args
+        self.url = url
+        try:
+            self.engine = create_async_engine(url, **kwargs)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"FATHOM_RECORDS__URL={masked(url)} needs the {exc.name} driver: "
+                "pip install 'fathom-llm[scale]'"
+            ) from None
+        except ArgumentError as exc:
+            raise ConfigurationError(f"FATHOM_RECORDS__URL={masked(url)}: {exc}") from None
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)
 
@@ -388,20 +516,38 @@ class SqlRecordStore:
 
     async def migrate(self) -> None:
         def upgrade(connection: Connection) -> None:
+            if connection.dialect.name == "postgresql":
+                # Web and worker processes start together and each migrates: the first to
+                # take the lock upgrades, the others then find the schema at head. DDL is
+                # transactional on PostgreSQL, so the lock spans the whole upgrade.
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS_DIR))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-        async with self.engine.begin() as connection:
-            await connection.run_sync(upgrade)
+        try:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(upgrade)
+        except Exception as exc:
+            translated = _translate(exc, self.engine.url)
+            if translated is None or isinstance(translated, InvalidInput):
+                raise
+            raise translated from exc
 
     async def ping(self) -> None:
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:
-            raise Unavailable(f"record store unreachable: {exc}") from exc
+            translated = _translate(exc, self.engine.url)
+            raise (
+                translated
+                if isinstance(translated, ConfigurationError | Unavailable)
+                else Unavailable(
+                    f"{_where(self.engine.url)}: the record store is unusable: {_one_line(exc)}"
+                )
+            ) from exc
 
     async def close(self) -> None:
         await self.engine.dispose()

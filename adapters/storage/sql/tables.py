@@ -4,10 +4,8 @@ simple statements are both faster and clearer here). Migrations create these tab
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +15,8 @@ from sqlalchemy import (
     Text,
 )
 
+from fathom.adapters.storage.sql.types import Json, UtcDateTime
+
 metadata = MetaData()
 
 organizations = Table(
@@ -24,8 +24,8 @@ organizations = Table(
     metadata,
     Column("id", String(255), primary_key=True),
     Column("name", String(255), nullable=False),
-    Column("metadata", JSON, nullable=False, default=dict),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("metadata", Json, nullable=False, default=dict),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 projects = Table(
@@ -40,9 +40,9 @@ projects = Table(
         nullable=False,
         index=True,
     ),
-    Column("metadata", JSON, nullable=False, default=dict),
+    Column("metadata", Json, nullable=False, default=dict),
     Column("retention_days", Integer, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 users = Table(
@@ -53,7 +53,7 @@ users = Table(
     Column("name", String(255), nullable=True),
     Column("password_hash", Text, nullable=True),
     Column("admin", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 memberships = Table(
@@ -67,7 +67,7 @@ memberships = Table(
     ),
     Column("user_id", String(255), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("role", String(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 api_keys = Table(
@@ -93,9 +93,9 @@ api_keys = Table(
         index=True,
     ),
     Column("note", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
-    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
 )
 
 # A project's own model definitions (built-ins come from the bundled price table). Tiers with
@@ -113,12 +113,12 @@ models = Table(
     ),
     Column("model_name", String(255), nullable=False),
     Column("match_pattern", Text, nullable=False),
-    Column("start_date", DateTime(timezone=True), nullable=True),
+    Column("start_date", UtcDateTime(), nullable=True),
     Column("unit", String(32), nullable=True),
     Column("tokenizer_id", String(64), nullable=True),
-    Column("tokenizer_config", JSON, nullable=True),
-    Column("pricing_tiers", JSON, nullable=False, default=list),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("tokenizer_config", Json, nullable=True),
+    Column("pricing_tiers", Json, nullable=False, default=list),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_models_project_id_model_name", "project_id", "model_name"),
 )

@@ -6,6 +6,7 @@ Revises: 0002_models
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0003_prompts"
 down_revision = "0002_models"
@@ -13,25 +14,37 @@ branch_labels = None
 depends_on = None
 
 
+# PostgreSQL: TEXT in byte order and JSONB (see 0006_postgres_types); SQLite: unchanged.
+def _string(length: int | None = None) -> sa.types.TypeEngine:
+    base = sa.String(length) if length is not None else sa.Text()
+    return base.with_variant(sa.Text(collation="C"), "postgresql")
+
+
+def _json(none_as_null: bool = False) -> sa.types.TypeEngine:
+    return sa.JSON(none_as_null=none_as_null).with_variant(
+        postgresql.JSONB(none_as_null=none_as_null), "postgresql"
+    )
+
+
 def upgrade() -> None:
     op.create_table(
         "prompts",
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
         sa.Column(
             "project_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("projects.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("name", _string(255), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("type", sa.String(16), nullable=False),
-        sa.Column("prompt", sa.JSON, nullable=False),
-        sa.Column("config", sa.JSON, nullable=False),
-        sa.Column("labels", sa.JSON, nullable=False),
-        sa.Column("tags", sa.JSON, nullable=False),
-        sa.Column("commit_message", sa.Text, nullable=True),
-        sa.Column("created_by", sa.String(255), nullable=False),
+        sa.Column("type", _string(16), nullable=False),
+        sa.Column("prompt", _json(), nullable=False),
+        sa.Column("config", _json(), nullable=False),
+        sa.Column("labels", _json(), nullable=False),
+        sa.Column("tags", _json(), nullable=False),
+        sa.Column("commit_message", _string(), nullable=True),
+        sa.Column("created_by", _string(255), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint(
@@ -40,12 +53,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "prompt_labels",
-        sa.Column("project_id", sa.String(255), nullable=False),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("label", sa.String(64), nullable=False),
+        sa.Column("project_id", _string(255), nullable=False),
+        sa.Column("name", _string(255), nullable=False),
+        sa.Column("label", _string(64), nullable=False),
         sa.Column(
             "prompt_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("prompts.id", ondelete="CASCADE"),
             nullable=False,
         ),
@@ -56,12 +69,12 @@ def upgrade() -> None:
         "prompt_tags",
         sa.Column(
             "project_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("projects.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("tag", sa.Text, nullable=False),
+        sa.Column("name", _string(255), nullable=False),
+        sa.Column("tag", _string(), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("project_id", "name", "tag", name="pk_prompt_tags"),
     )
@@ -69,15 +82,15 @@ def upgrade() -> None:
     op.create_table(
         "prompt_dependencies",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("project_id", sa.String(255), nullable=False),
+        sa.Column("project_id", _string(255), nullable=False),
         sa.Column(
             "parent_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("prompts.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("child_name", sa.String(255), nullable=False),
-        sa.Column("child_label", sa.String(64), nullable=True),
+        sa.Column("child_name", _string(255), nullable=False),
+        sa.Column("child_label", _string(64), nullable=True),
         sa.Column("child_version", sa.Integer, nullable=True),
     )
     op.create_index("ix_prompt_dependencies_parent_id", "prompt_dependencies", ["parent_id"])
@@ -90,11 +103,11 @@ def upgrade() -> None:
         "prompt_protected_labels",
         sa.Column(
             "project_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("projects.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("label", sa.String(64), nullable=False),
+        sa.Column("label", _string(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("project_id", "label", name="pk_prompt_protected_labels"),
     )

@@ -6,6 +6,7 @@ Revises: 0003_prompts
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0004_evaluation"
 down_revision = "0003_prompts"
@@ -13,10 +14,22 @@ branch_labels = None
 depends_on = None
 
 
+# PostgreSQL: TEXT in byte order and JSONB (see 0006_postgres_types); SQLite: unchanged.
+def _string(length: int | None = None) -> sa.types.TypeEngine:
+    base = sa.String(length) if length is not None else sa.Text()
+    return base.with_variant(sa.Text(collation="C"), "postgresql")
+
+
+def _json(none_as_null: bool = False) -> sa.types.TypeEngine:
+    return sa.JSON(none_as_null=none_as_null).with_variant(
+        postgresql.JSONB(none_as_null=none_as_null), "postgresql"
+    )
+
+
 def _project_id(*, primary_key: bool = False) -> sa.Column:
     return sa.Column(
         "project_id",
-        sa.String(255),
+        _string(255),
         sa.ForeignKey("projects.id", ondelete="CASCADE"),
         nullable=False,
         primary_key=primary_key,
@@ -26,7 +39,7 @@ def _project_id(*, primary_key: bool = False) -> sa.Column:
 def _queue_id(*, primary_key: bool = False) -> sa.Column:
     return sa.Column(
         "queue_id",
-        sa.String(255),
+        _string(255),
         sa.ForeignKey("annotation_queues.id", ondelete="CASCADE"),
         nullable=False,
         primary_key=primary_key,
@@ -36,15 +49,15 @@ def _queue_id(*, primary_key: bool = False) -> sa.Column:
 def upgrade() -> None:
     op.create_table(
         "score_configs",
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
         _project_id(),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("data_type", sa.String(32), nullable=False),
+        sa.Column("name", _string(255), nullable=False),
+        sa.Column("data_type", _string(32), nullable=False),
         sa.Column("is_archived", sa.Boolean, nullable=False),
         sa.Column("min_value", sa.Float, nullable=True),
         sa.Column("max_value", sa.Float, nullable=True),
-        sa.Column("categories", sa.JSON, nullable=True),
-        sa.Column("description", sa.Text, nullable=True),
+        sa.Column("categories", _json(), nullable=True),
+        sa.Column("description", _string(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -53,12 +66,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "comments",
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
         _project_id(),
-        sa.Column("object_type", sa.String(32), nullable=False),
-        sa.Column("object_id", sa.String(800), nullable=False),
-        sa.Column("content", sa.Text, nullable=False),
-        sa.Column("author_user_id", sa.String(255), nullable=True),
+        sa.Column("object_type", _string(32), nullable=False),
+        sa.Column("object_id", _string(800), nullable=False),
+        sa.Column("content", _string(), nullable=False),
+        sa.Column("author_user_id", _string(255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -67,27 +80,27 @@ def upgrade() -> None:
     )
     op.create_table(
         "annotation_queues",
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
         _project_id(),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("description", sa.Text, nullable=True),
-        sa.Column("score_config_ids", sa.JSON, nullable=False),
+        sa.Column("name", _string(255), nullable=False),
+        sa.Column("description", _string(), nullable=True),
+        sa.Column("score_config_ids", _json(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("project_id", "name", name="uq_annotation_queues_project_id_name"),
     )
     op.create_table(
         "annotation_queue_items",
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
         _project_id(),
         _queue_id(),
-        sa.Column("object_id", sa.String(800), nullable=False),
-        sa.Column("object_type", sa.String(32), nullable=False),
-        sa.Column("status", sa.String(32), nullable=False),
+        sa.Column("object_id", _string(800), nullable=False),
+        sa.Column("object_type", _string(32), nullable=False),
+        sa.Column("status", _string(32), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("locked_by_user_id", sa.String(255), nullable=True),
-        sa.Column("annotator_user_id", sa.String(255), nullable=True),
+        sa.Column("locked_by_user_id", _string(255), nullable=True),
+        sa.Column("annotator_user_id", _string(255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -107,7 +120,7 @@ def upgrade() -> None:
         _queue_id(primary_key=True),
         sa.Column(
             "user_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("users.id", ondelete="CASCADE"),
             primary_key=True,
         ),

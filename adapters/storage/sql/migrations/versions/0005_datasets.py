@@ -6,14 +6,28 @@ Revises: 0004_evaluation
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0005_datasets"
 down_revision = "0004_evaluation"
 branch_labels = None
 depends_on = None
 
+
+# PostgreSQL: TEXT in byte order and JSONB (see 0006_postgres_types); SQLite: unchanged.
+def _string(length: int | None = None) -> sa.types.TypeEngine:
+    base = sa.String(length) if length is not None else sa.Text()
+    return base.with_variant(sa.Text(collation="C"), "postgresql")
+
+
+def _json(none_as_null: bool = False) -> sa.types.TypeEngine:
+    return sa.JSON(none_as_null=none_as_null).with_variant(
+        postgresql.JSONB(none_as_null=none_as_null), "postgresql"
+    )
+
+
 # SQL NULL rather than JSON null for absent values, as the table definitions say.
-Json = sa.JSON(none_as_null=True)
+Json = _json(none_as_null=True)
 
 
 def upgrade() -> None:
@@ -21,13 +35,13 @@ def upgrade() -> None:
         "datasets",
         sa.Column(
             "project_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("projects.id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        sa.Column("id", sa.String(255), primary_key=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("description", sa.Text, nullable=True),
+        sa.Column("id", _string(255), primary_key=True),
+        sa.Column("name", _string(), nullable=False),
+        sa.Column("description", _string(), nullable=True),
         sa.Column("metadata", Json, nullable=True),
         sa.Column("input_schema", Json, nullable=True),
         sa.Column("expected_output_schema", Json, nullable=True),
@@ -37,18 +51,18 @@ def upgrade() -> None:
     )
     op.create_table(
         "dataset_items",
-        sa.Column("project_id", sa.String(255), primary_key=True),
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("project_id", _string(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
         sa.Column("valid_from", sa.DateTime(timezone=True), primary_key=True),
         sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
         sa.Column("is_deleted", sa.Boolean, nullable=False),
-        sa.Column("dataset_id", sa.String(255), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("dataset_id", _string(255), nullable=False),
+        sa.Column("status", _string(16), nullable=False),
         sa.Column("input", Json, nullable=True),
         sa.Column("expected_output", Json, nullable=True),
         sa.Column("metadata", Json, nullable=True),
-        sa.Column("source_trace_id", sa.String(255), nullable=True),
-        sa.Column("source_observation_id", sa.String(255), nullable=True),
+        sa.Column("source_trace_id", _string(255), nullable=True),
+        sa.Column("source_observation_id", _string(255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -73,14 +87,14 @@ def upgrade() -> None:
         "dataset_runs",
         sa.Column(
             "project_id",
-            sa.String(255),
+            _string(255),
             sa.ForeignKey("projects.id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        sa.Column("id", sa.String(255), primary_key=True),
-        sa.Column("dataset_id", sa.String(255), nullable=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("description", sa.Text, nullable=True),
+        sa.Column("id", _string(255), primary_key=True),
+        sa.Column("dataset_id", _string(255), nullable=True),
+        sa.Column("name", _string(), nullable=False),
+        sa.Column("description", _string(), nullable=True),
         sa.Column("metadata", Json, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -95,16 +109,16 @@ def upgrade() -> None:
     )
     op.create_table(
         "dataset_run_items",
-        sa.Column("project_id", sa.String(255), primary_key=True),
-        sa.Column("id", sa.String(255), primary_key=True),
-        sa.Column("dataset_run_id", sa.String(255), nullable=False),
-        sa.Column("dataset_item_id", sa.String(255), nullable=False),
-        sa.Column("trace_id", sa.String(255), nullable=False),
-        sa.Column("observation_id", sa.String(255), nullable=True),
+        sa.Column("project_id", _string(255), primary_key=True),
+        sa.Column("id", _string(255), primary_key=True),
+        sa.Column("dataset_run_id", _string(255), nullable=False),
+        sa.Column("dataset_item_id", _string(255), nullable=False),
+        sa.Column("trace_id", _string(255), nullable=False),
+        sa.Column("observation_id", _string(255), nullable=True),
         sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("end_time", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("level", sa.String(16), nullable=False),
-        sa.Column("environment", sa.String(255), nullable=False),
+        sa.Column("level", _string(16), nullable=False),
+        sa.Column("environment", _string(255), nullable=False),
         sa.Column("dataset_item_version", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expected_output", Json, nullable=True),
         sa.Column("item_metadata", Json, nullable=True),
