@@ -24,6 +24,7 @@ from fathom.adapters.llm.tokenizer import TiktokenCounter
 from fathom.core.domain.errors import ConfigurationError
 from fathom.core.domain.media import media_signing_key
 from fathom.core.ports.blob import BlobStore
+from fathom.core.ports.cache import MODELS, SCORE_CONFIGS, Caching, InvalidationBus
 from fathom.core.ports.prompts import PromptCache
 from fathom.core.ports.queue import JobQueue
 from fathom.core.ports.records import RecordStore
@@ -102,6 +103,7 @@ from fathom.core.usecases.models import (
 )
 from fathom.core.usecases.pricing import PriceObservations
 from fathom.core.usecases.prompts import (
+    BroadcastingPromptCache,
     CreatePromptVersion,
     DeletePrompt,
     GetPrompt,
@@ -126,8 +128,9 @@ PORT_TYPES: dict[str, Any] = {
     "telemetry": TelemetryStore,
     "blob": BlobStore,
     "queue": JobQueue,
+    "cache": Caching,
 }
-EMBEDDED_KINDS = {"sqlite", "chdb", "local"}
+EMBEDDED_KINDS = {"sqlite", "chdb", "local", "memory"}
 
 
 def ensure_data_dir(path: Path) -> Path:
@@ -205,14 +208,19 @@ def build_container(settings: Settings) -> Wiring:
         ),
         scope=punq.Scope.singleton,
     )
-    builtin_models = _collect(plugins.hook.fathom_model_definitions())
     container.register(
-        ModelCatalog,
-        factory=lambda: ModelCatalog(
-            container.resolve(RecordStore), container.resolve(Clock), builtin_models
-        ),
-        scope=punq.Scope.singleton,
+        InvalidationBus, factory=lambda: container.resolve(Caching).bus, scope=punq.Scope.singleton
     )
+    builtin_models = _collect(plugins.hook.fathom_model_definitions())
+
+    def model_catalog() -> ModelCatalog:
+        catalog = ModelCatalog(
+            container.resolve(RecordStore), container.resolve(Clock), builtin_models
+        )
+        container.resolve(InvalidationBus).subscribe(MODELS, lambda _key: catalog.invalidate())
+        return catalog
+
+    container.register(ModelCatalog, factory=model_catalog, scope=punq.Scope.singleton)
     container.register(
         ObservationPricer,
         factory=lambda: (
@@ -243,7 +251,13 @@ def build_container(settings: Settings) -> Wiring:
         ),
         scope=punq.Scope.singleton,
     )
-    container.register(ScoreConfigCache, scope=punq.Scope.singleton)
+
+    def score_config_cache() -> ScoreConfigCache:
+        cache = ScoreConfigCache(container.resolve(RecordStore), container.resolve(Clock))
+        container.resolve(InvalidationBus).subscribe(SCORE_CONFIGS, lambda _key: cache.invalidate())
+        return cache
+
+    container.register(ScoreConfigCache, factory=score_config_cache, scope=punq.Scope.singleton)
     container.register(
         MediaLinkSigner,
         factory=lambda: MediaLinkSigner(
@@ -252,13 +266,17 @@ def build_container(settings: Settings) -> Wiring:
         scope=punq.Scope.singleton,
     )
     container.register(MediaLinks, scope=punq.Scope.singleton)
-    container.register(
-        PromptCache,
-        factory=lambda: InMemoryPromptCache(
+
+    def prompt_cache() -> PromptCache:
+        caching = container.resolve(Caching)
+        if caching.prompts is not None:  # not `or`: an empty cache is falsy (it has a len)
+            return caching.prompts
+        inner = InMemoryPromptCache(
             container.resolve(Clock), ttl_seconds=settings.prompt_cache_ttl_seconds
-        ),
-        scope=punq.Scope.singleton,
-    )
+        )
+        return BroadcastingPromptCache(inner, caching.bus)
+
+    container.register(PromptCache, factory=prompt_cache, scope=punq.Scope.singleton)
     container.register(
         AcceptScores,
         factory=lambda: AcceptScores(
@@ -272,13 +290,29 @@ def build_container(settings: Settings) -> Wiring:
     )
     container.register(
         AuthenticateApiKey,
+        factory=lambda: AuthenticateApiKey(
+            container.resolve(RecordStore),
+            container.resolve(SecretHasher),
+            container.resolve(Clock),
+            ttl_seconds=settings.api_key_cache_ttl_seconds,
+            bus=container.resolve(InvalidationBus),
+        ),
         scope=punq.Scope.singleton,
-        ttl_seconds=settings.api_key_cache_ttl_seconds,
+    )
+    container.register(
+        CreateApiKey,
+        factory=lambda: CreateApiKey(
+            container.resolve(RecordStore),
+            container.resolve(SecretHasher),
+            container.resolve(Clock),
+            container.resolve(IdGenerator),
+            bus=container.resolve(InvalidationBus),
+        ),
+        scope=punq.Scope.singleton,
     )
     for use_case in (
         CreateOrganization,
         CreateProject,
-        CreateApiKey,
         InitializeHeadless,
         ListProjectsOfKey,
         AcceptIngestionBatch,
@@ -368,6 +402,9 @@ class Runtime:
         records = self.resolve(RecordStore)
         self._started.append(records)
         await records.migrate()
+        caching = self.resolve(Caching)
+        self._started.append(caching)
+        await caching.start()  # before the caches serve anything, so nothing is missed
         init = self.settings.init
         await self.resolve(InitializeHeadless)(HeadlessInitRequest(**init.model_dump()))
         if telemetry:

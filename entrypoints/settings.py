@@ -40,7 +40,13 @@ class HeadlessInit(BaseModel):
     user_password: str | None = None
 
 
-DEFAULT_KINDS = {"records": "sqlite", "telemetry": "chdb", "blob": "local", "queue": "local"}
+DEFAULT_KINDS = {
+    "records": "sqlite",
+    "telemetry": "chdb",
+    "blob": "local",
+    "queue": "local",
+    "cache": "memory",
+}
 
 
 def _default_adapter(kind: str) -> Any:
@@ -63,6 +69,8 @@ class Settings(BaseSettings):
     telemetry: AdapterSettings = _default_adapter("chdb")
     blob: AdapterSettings = _default_adapter("local")
     queue: AdapterSettings = _default_adapter("local")
+    # memory: this process's caches only; redis: a change reaches every process's caches.
+    cache: AdapterSettings = _default_adapter("memory")
 
     salt: str | None = Field(
         default=None,

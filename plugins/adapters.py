@@ -13,7 +13,7 @@ from fathom.core.domain.errors import ConfigurationError
 if TYPE_CHECKING:
     from fathom.entrypoints.settings import Settings
 
-PORTS = ("records", "telemetry", "blob", "queue", "llm")
+PORTS = ("records", "telemetry", "blob", "queue", "cache", "llm")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,9 @@ class SqliteOptions(_Options):
 
 
 class PostgresOptions(_Options):
-    url: str
+    url: str  # postgres://…, postgresql://… and Langfuse's DATABASE_URL forms are accepted
     pool_size: int = 10
+    connect_timeout: float = 10.0
 
 
 class ChdbOptions(_Options):
@@ -84,6 +85,18 @@ class RedisQueueOptions(_Options):
     claim_idle_seconds: float = 60.0
 
 
+class MemoryCacheOptions(_Options):
+    pass
+
+
+class RedisCacheOptions(_Options):
+    url: SecretStr
+    channel: str = "fathom:invalidate"
+    # True: one prompt cache in Redis for every process; False: each process keeps its own,
+    # emptied through the channel.
+    shared_prompts: bool = True
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return None if value is None else value.get_secret_value()
 
@@ -98,11 +111,10 @@ def _sqlite(options: SqliteOptions, settings: Any) -> Any:
 def _postgres(options: PostgresOptions, settings: Any) -> Any:
     from fathom.adapters.storage.sql.store import SqlRecordStore
 
-    url = options.url
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            url = "postgresql+asyncpg://" + url[len(prefix) :]
-    return SqlRecordStore(url, pool_size=options.pool_size)
+    # The store itself turns postgres://, sslmode= and Prisma's schema= into asyncpg's terms.
+    return SqlRecordStore(
+        options.url, pool_size=options.pool_size, connect_timeout=options.connect_timeout
+    )
 
 
 def _chdb(options: ChdbOptions, settings: Any) -> Any:
@@ -188,6 +200,27 @@ def _redis_queue(options: RedisQueueOptions, settings: Any) -> Any:
     )
 
 
+def _memory_cache(options: MemoryCacheOptions, settings: Any) -> Any:
+    from fathom.core.ports.cache import Caching, LocalInvalidationBus
+    from fathom.core.ports.system import SystemClock
+    from fathom.core.usecases.prompts import InMemoryPromptCache
+
+    # One process: its caches are the only ones, so nothing needs broadcasting.
+    prompts = InMemoryPromptCache(SystemClock(), ttl_seconds=settings.prompt_cache_ttl_seconds)
+    return Caching(LocalInvalidationBus(), prompts)
+
+
+def _redis_cache(options: RedisCacheOptions, settings: Any) -> Any:
+    from fathom.adapters.queue.redis_cache import RedisInvalidationBus, RedisPromptCache
+    from fathom.core.ports.cache import Caching
+
+    url = options.url.get_secret_value()
+    prompts = None
+    if options.shared_prompts:
+        prompts = RedisPromptCache(url, ttl_seconds=settings.prompt_cache_ttl_seconds)
+    return Caching(RedisInvalidationBus(url, channel=options.channel), prompts)
+
+
 @hookimpl
 def fathom_adapters() -> list[AdapterSpec]:
     return [
@@ -201,4 +234,6 @@ def fathom_adapters() -> list[AdapterSpec]:
         AdapterSpec("blob", "gcs", GcsBlobOptions, _gcs_blob, "Google Cloud Storage"),
         AdapterSpec("queue", "local", LocalQueueOptions, _local_queue, "durable SQLite queue"),
         AdapterSpec("queue", "redis", RedisQueueOptions, _redis_queue, "Redis Streams"),
+        AdapterSpec("cache", "memory", MemoryCacheOptions, _memory_cache, "this process only"),
+        AdapterSpec("cache", "redis", RedisCacheOptions, _redis_cache, "Redis: every process"),
     ]

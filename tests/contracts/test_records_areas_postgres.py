@@ -684,3 +684,13 @@ async def test_runtime_wires_the_postgres_records_adapter(
             assert await uow.projects.get(PROJECT_ID) is not None  # headless init ran
     finally:
         await runtime.stop()
+
+
+async def test_an_unusable_sqlite_path_names_its_setting(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a folder")
+    store = SqlRecordStore(f"sqlite+aiosqlite:///{tmp_path / 'taken' / 'records.db'}")
+    try:
+        with pytest.raises(Unavailable, match="^FATHOM_RECORDS__PATH=.*taken"):
+            await store.migrate()
+    finally:
+        await store.close()

@@ -84,6 +84,40 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphans(prefix: str) -> Iterator[Path]:
+    """Folders of servers whose test session died without its teardown (killed by a
+    timeout, say): each fixture writes its session's pid into `owner.pid`."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if owner != os.getpid() and not _alive(owner):
+            yield folder
+
+
+def _stop_orphans(bin_dir: Path, prefix: list[str]) -> None:
+    for folder in orphans("fathom-pg-"):
+        if (folder / "data" / "postmaster.pid").exists():
+            subprocess.run(
+                [*prefix, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate"]
+                + ["-w", "stop"],
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _run(command: list[str], log: Path) -> None:
     with log.open("ab") as out:
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
@@ -102,9 +136,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         unavailable("psycopg is not installed (pip install -e '.[scale]')")
     assert bin_dir is not None
     prefix = _as_postgres_user()
+    _stop_orphans(bin_dir, prefix)
     # Not pytest's tmp_path: its parents are 0700 root, which the postgres user cannot enter.
     folder = Path(tempfile.mkdtemp(prefix="fathom-pg-"))
     folder.chmod(0o755)
+    (folder / "owner.pid").write_text(str(os.getpid()))
     if prefix:
         shutil.chown(folder, "postgres", "postgres")
     data = folder / "data"

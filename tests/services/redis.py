@@ -7,7 +7,10 @@ flushed, so streams, caches and channels of one test never leak into the next.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.postgres import free_port
+from tests.services.postgres import free_port, orphans
 from tests.services.support import stop, unavailable, wait_for_port
 
 PREFERRED_PORT = 16379
@@ -33,7 +36,17 @@ def redis_server_url() -> Iterator[str]:
     except ImportError:
         unavailable("the redis client is not installed (pip install -e '.[scale]')")
     assert binary is not None
+    for orphan in orphans("fathom-redis-"):
+        # The server of a session that died without its teardown.
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((orphan / "server.pid").read_text())
+            # Only if that pid is still this server, not a process that reused the number.
+            # (redis-server rewrites its command line, but it runs in its --dir).
+            if os.readlink(f"/proc/{pid}/cwd") == str(orphan):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(orphan, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix="fathom-redis-"))
+    (folder / "owner.pid").write_text(str(os.getpid()))
     port = free_port(PORT_RANGE)
     log = (folder / "redis.log").open("wb")
     process = subprocess.Popen(
@@ -42,6 +55,7 @@ def redis_server_url() -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    (folder / "server.pid").write_text(str(process.pid))
     try:
         try:
             wait_for_port(port, timeout=15, process=process)
