@@ -21,7 +21,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-from fathom.adapters.blob.local import validate_key
+from fathom.adapters.blob.local import check_prefix, normalise_prefix, validate_key
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, NotFound, Unavailable
 
 _SETTING = "FATHOM_BLOB__"
@@ -41,29 +41,6 @@ _RETRY = {"initial_backoff": 1, "increment_base": 2, "retry_total": 3, "random_j
 _http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
 if _http_log.level == logging.NOTSET:
     _http_log.setLevel(logging.WARNING)
-
-
-def _check_prefix(prefix: str) -> str:
-    # A listing prefix may stop mid-segment; appending one character turns it into a key whose
-    # complete segments are exactly the prefix's, so the key rules apply unchanged.
-    if not isinstance(prefix, str):
-        raise InvalidInput("blob prefix must be a string")
-    if prefix:
-        validate_key(prefix + "_")
-    return prefix
-
-
-def _normalise_prefix(prefix: str) -> str:
-    """The store's folder in the container, always ending with "/" (or empty)."""
-    if not prefix:
-        return ""
-    if not prefix.endswith("/"):
-        prefix += "/"
-    try:
-        validate_key(prefix + "_")
-    except InvalidInput as exc:
-        raise ConfigurationError(f"{_SETTING}PREFIX={prefix}: {exc.message}") from None
-    return prefix
 
 
 class AzureBlobStore:
@@ -86,7 +63,7 @@ class AzureBlobStore:
                 f"set exactly one of {_SETTING}CONNECTION_STRING and {_SETTING}ACCOUNT_URL"
             )
         self.container = container
-        self._prefix = _normalise_prefix(prefix)
+        self._prefix = normalise_prefix(prefix)
         try:
             if connection_string:
                 self._credential_setting = f"{_SETTING}CONNECTION_STRING"
@@ -141,7 +118,7 @@ class AzureBlobStore:
             self._fail(exc, key)
 
     async def list(self, prefix: str) -> list[str]:
-        full = self._prefix + _check_prefix(prefix)
+        full = self._prefix + check_prefix(prefix)
         skip = len(self._prefix)
         try:
             names = [

@@ -34,7 +34,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 from requests.adapters import HTTPAdapter
 
-from fathom.adapters.blob.local import validate_key
+from fathom.adapters.blob.local import check_prefix, normalise_prefix, validate_key
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, NotFound, Unavailable
 
 T = TypeVar("T")
@@ -46,29 +46,6 @@ _PING_SECONDS = 10.0
 _SETTING = "FATHOM_BLOB__"
 _SIGNABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, auth_exc.TransportError)
-
-
-def _check_prefix(prefix: str) -> str:
-    # A listing prefix may stop mid-segment; appending one character turns it into a key whose
-    # complete segments are exactly the prefix's, so the key rules apply unchanged.
-    if not isinstance(prefix, str):
-        raise InvalidInput("blob prefix must be a string")
-    if prefix:
-        validate_key(prefix + "_")
-    return prefix
-
-
-def _normalise_prefix(prefix: str) -> str:
-    """The store's folder in the bucket, always ending with "/" (or empty)."""
-    if not prefix:
-        return ""
-    if not prefix.endswith("/"):
-        prefix += "/"
-    try:
-        validate_key(prefix + "_")
-    except InvalidInput as exc:
-        raise ConfigurationError(f"{_SETTING}PREFIX={prefix}: {exc.message}") from None
-    return prefix
 
 
 def _load_credentials(credentials_file: str) -> service_account.Credentials:
@@ -102,7 +79,7 @@ class GcsBlobStore:
             raise ConfigurationError(f"{_SETTING}BUCKET: the GCS bucket name is required")
         self.bucket_name = bucket
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
-        self._prefix = _normalise_prefix(prefix)
+        self._prefix = normalise_prefix(prefix)
         credentials: Any
         if credentials_file:
             credentials = _load_credentials(credentials_file)
@@ -168,7 +145,7 @@ class GcsBlobStore:
             self._fail(exc, key)
 
     async def list(self, prefix: str) -> list[str]:
-        full = self._prefix + _check_prefix(prefix)
+        full = self._prefix + check_prefix(prefix)
         skip = len(self._prefix)
 
         def collect() -> list[str]:

@@ -247,3 +247,27 @@ class LocalBlobStore:
             raise ConfigurationError(
                 f"blob store root {str(root)!r} is not writable: {exc}"
             ) from exc
+
+
+def check_prefix(prefix: str) -> str:
+    """A listing prefix, checked with the key rules (shared by every blob adapter)."""
+    # A listing prefix may stop mid-segment; appending one character turns it into a key whose
+    # complete segments are exactly the prefix's, so the key rules apply unchanged.
+    if not isinstance(prefix, str):
+        raise InvalidInput("blob prefix must be a string")
+    if prefix:
+        validate_key(prefix + "_")
+    return prefix
+
+
+def normalise_prefix(prefix: str) -> str:
+    """A cloud store's folder setting (`FATHOM_BLOB__PREFIX`), always ending with "/" or empty."""
+    if not prefix:
+        return ""
+    if not prefix.endswith("/"):
+        prefix += "/"
+    try:
+        validate_key(prefix + "_")
+    except InvalidInput as exc:
+        raise ConfigurationError(f"FATHOM_BLOB__PREFIX={prefix}: {exc.message}") from None
+    return prefix

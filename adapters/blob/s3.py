@@ -22,7 +22,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from fathom.adapters.blob.local import validate_key
+from fathom.adapters.blob.local import check_prefix, normalise_prefix, validate_key
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, NotFound, Unavailable
 
 T = TypeVar("T")
@@ -47,29 +47,6 @@ _BAD_CREDENTIALS = {
     "ExpiredToken",
     "InvalidClientTokenId",
 }
-
-
-def _check_prefix(prefix: str) -> str:
-    # A listing prefix may stop mid-segment; appending one character turns it into a key whose
-    # complete segments are exactly the prefix's, so the key rules apply unchanged.
-    if not isinstance(prefix, str):
-        raise InvalidInput("blob prefix must be a string")
-    if prefix:
-        validate_key(prefix + "_")
-    return prefix
-
-
-def _normalise_prefix(prefix: str) -> str:
-    """The store's folder in the bucket, always ending with "/" (or empty)."""
-    if not prefix:
-        return ""
-    if not prefix.endswith("/"):
-        prefix += "/"
-    try:
-        validate_key(prefix + "_")
-    except InvalidInput as exc:
-        raise ConfigurationError(f"{_SETTING}PREFIX={prefix}: {exc.message}") from None
-    return prefix
 
 
 def _check_signing(method: str, expires_in: int) -> str:
@@ -121,7 +98,7 @@ class S3BlobStore:
             )
         self.bucket = bucket
         self.endpoint_url = endpoint_url
-        self._prefix = _normalise_prefix(prefix)
+        self._prefix = normalise_prefix(prefix)
         self._put_extra: dict[str, str] = {}
         if sse:
             self._put_extra["ServerSideEncryption"] = sse
@@ -180,7 +157,7 @@ class S3BlobStore:
             self._fail(exc, key)
 
     async def list(self, prefix: str) -> list[str]:
-        full = self._prefix + _check_prefix(prefix)
+        full = self._prefix + check_prefix(prefix)
         skip = len(self._prefix)
 
         def collect() -> list[str]:
