@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ def _serve(args: argparse.Namespace, *, web: bool, worker: bool) -> None:
     settings = _settings(args)
     configure_logging(settings.log_level)
     runtime = Runtime(settings)
+    tune_garbage_collector()
 
     if not web:
         asyncio.run(_run_worker_only(runtime))
@@ -61,6 +63,21 @@ def _serve(args: argparse.Namespace, *, web: bool, worker: bool) -> None:
         shutdown_timeout=10,
         handle_signals=True,
     )
+
+
+# Ingestion allocates millions of short-lived, acyclic objects (decoded spans, events, rows).
+# With the default threshold (700) the collector runs thousands of times per batch and each
+# pass walks the young objects of the batch in flight: measured at a third of the server's
+# CPU per span. Refcounting frees them anyway; cycles are rare and still collected.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never scan the objects that live as long as the process."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 async def _run_worker_only(runtime: Any) -> None:
