@@ -1,8 +1,12 @@
 """Benchmark of the ClickHouse telemetry store on embedded chDB.
 
-Inserts 20k traces and 100k observations in batches of 10k and prints rows/s, then the
-latency (p50/p99) of the common reads. `--rounds N` repeats the inserts into fresh databases
-and prints the range, as the rate swings with whatever else shares the machine.
+Inserts 20k traces (batches of 2k) and 100k observations (batches of 10k: generations with
+1-2 KB JSON input/output, metadata, usage and cost maps) and scores, and prints the CPU time
+per row of each upsert (the whole process: Python and the engine's own threads; min and
+median over the batches, each started once the engine's background merges are idle), then
+the CPU the background merges spent afterwards, then the latency (p50/p99) of the common
+reads. `--rounds N` repeats the inserts into fresh databases. CPU time rather than wall time,
+as the machine may be shared.
 Run: `TZ=UTC python -P bench/telemetry_store.py [--dsn …] [--rounds N]` (`-P` keeps bench/ off
 sys.path, so a sibling script can never shadow a standard-library module).
 """
@@ -19,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fathom.adapters.storage.clickhouse.store import ClickHouseTelemetryStore
 from fathom.core.domain.scores import Score, ScoreDataType
@@ -28,10 +33,16 @@ from fathom.core.ports.telemetry import ObservationQuery, TraceQuery
 PROJECT = "bench-project"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=30)
-BATCH = 10_000
+BATCH = 10_000  # observations per upsert
+TRACE_BATCH = 2_000
 N_TRACES = 20_000
 OBS_PER_TRACE = 5
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama-3"]
+WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jam".split()
+
+
+def text(rnd: random.Random, words: int) -> str:
+    return " ".join(rnd.choices(WORDS, k=words))
 
 
 def make_data(seed: int = 7) -> tuple[list[Trace], list[Observation], list[Score]]:
@@ -61,18 +72,25 @@ def make_data(seed: int = 7) -> tuple[list[Trace], list[Observation], list[Score
             gen = j > 0
             observations.append(
                 Observation(
-                    id=f"{tid}-o{j}",
+                    id=f"{rnd.getrandbits(64):016x}",
                     project_id=PROJECT,
                     trace_id=tid,
                     type=ObservationType.GENERATION if gen else ObservationType.SPAN,
                     start_time=start,
                     end_time=start + timedelta(milliseconds=rnd.randrange(50, 3000)),
+                    completion_start_time=start + timedelta(milliseconds=20) if gen else None,
                     name="llm-call" if gen else "root",
                     parent_observation_id=parent,
-                    input=[{"role": "user", "content": "Tell me something. " * 10}],
-                    output={"role": "assistant", "content": "Something. " * 20},
-                    metadata={"step": j},
+                    # About 1.1 KB of input and 0.8 KB of output JSON.
+                    input=[
+                        {"role": "system", "content": text(rnd, 40)},
+                        {"role": "user", "content": text(rnd, 140)},
+                    ],
+                    output={"role": "assistant", "content": text(rnd, 140)},
+                    metadata={"ls_provider": "openai", "step": j, "tags": ["a", "b"]},
                     model=rnd.choice(MODELS) if gen else None,
+                    model_parameters={"temperature": 0.2, "max_tokens": 512} if gen else None,
+                    provided_usage_details={"input": 120, "output": 80} if gen else {},
                     usage_details={"input": 120, "output": 80, "total": 200} if gen else {},
                     cost_details={"input": 0.0012, "output": 0.0016, "total": 0.0028}
                     if gen
@@ -80,7 +98,7 @@ def make_data(seed: int = 7) -> tuple[list[Trace], list[Observation], list[Score
                     total_cost=0.0028 if gen else None,
                 )
             )
-            parent = parent or f"{tid}-o0"
+            parent = parent or observations[-1].id
         if i % 4 == 0:
             scores.append(
                 Score(
@@ -91,19 +109,44 @@ def make_data(seed: int = 7) -> tuple[list[Trace], list[Observation], list[Score
                     data_type=ScoreDataType.NUMERIC,
                     value=rnd.random(),
                     trace_id=tid,
+                    comment="ok",
                 )
             )
     return traces, observations, scores
 
 
-async def timed_insert(label: str, write: Callable[[list], Awaitable[None]], rows: list) -> float:
-    t0 = time.perf_counter()
-    for i in range(0, len(rows), BATCH):
-        await write(rows[i : i + BATCH])
-    elapsed = time.perf_counter() - t0
-    rate = len(rows) / elapsed
-    print(f"insert {label:<13} {len(rows):>7} rows in {elapsed:6.2f} s = {rate:>8.0f} rows/s")
-    return rate
+async def timed_insert(
+    store: ClickHouseTelemetryStore,
+    label: str,
+    write: Callable[[list], Awaitable[None]],
+    rows: list,
+    batch: int,
+) -> tuple[float, float]:
+    """CPU µs per row of each batch's upsert (min, median), each begun with the merges idle."""
+    samples = []
+    elapsed = 0.0
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        await merges_idle(store)
+        w0, c0 = time.perf_counter(), time.process_time()
+        await write(chunk)
+        samples.append((time.process_time() - c0) / len(chunk) * 1e6)
+        elapsed += time.perf_counter() - w0
+    low, mid = min(samples), statistics.median(samples)
+    print(
+        f"insert {label:<13} {len(rows):>7} rows: CPU {low:5.1f} µs/row min, {mid:5.1f} median"
+        f" ({len(rows) / elapsed:>7.0f} rows/s wall)"
+    )
+    return low, mid
+
+
+async def merges_idle(store: ClickHouseTelemetryStore, limit: float = 30.0) -> None:
+    def running(client: Any) -> int:
+        return int(client.query("SELECT count() FROM system.merges").result_rows[0][0])
+
+    deadline = time.monotonic() + limit
+    while await store._run(running) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 async def latency(label: str, call: Callable[[], Awaitable[object]], runs: int) -> None:
@@ -141,19 +184,29 @@ async def main() -> None:
             store = ClickHouseTelemetryStore(dsn, database=f"bench{round_ or ''}")
             stores.append(store)
             await store.migrate()
-            for label, write, rows in (
-                ("traces", store.upsert_traces, traces),
-                ("observations", store.upsert_observations, observations),
-                ("scores", store.upsert_scores, scores),
+            begun = time.process_time()
+            for label, write, rows, batch in (
+                ("traces", store.upsert_traces, traces, TRACE_BATCH),
+                ("observations", store.upsert_observations, observations, BATCH),
+                ("scores", store.upsert_scores, scores, TRACE_BATCH),
             ):
-                rates.setdefault(label, []).append(await timed_insert(label, write, rows))
+                low, _ = await timed_insert(store, label, write, rows, batch)
+                rates.setdefault(label, []).append(low)
+            before = time.process_time()
+            await asyncio.sleep(1)
+            await merges_idle(store)
+            merges = time.process_time() - before
+            print(
+                f"background merges after the inserts: {merges:.2f} s CPU; everything per "
+                f"observation: {(time.process_time() - begun) / len(observations) * 1e6:.1f} µs"
+            )
         if args.rounds > 1:
             print()
             for label, values in rates.items():
                 values.sort()
                 print(
-                    f"insert {label:<13} {values[0]:>8.0f} .. {values[-1]:>8.0f} rows/s "
-                    f"(median {statistics.median(values):.0f}, {len(values)} rounds)"
+                    f"insert {label:<13} CPU min µs/row {values[0]:5.1f} .. {values[-1]:5.1f} "
+                    f"(median {statistics.median(values):.1f}, {len(values)} rounds)"
                 )
 
         rnd = random.Random(1)

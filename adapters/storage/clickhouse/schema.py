@@ -15,7 +15,8 @@ Deliberate differences from upstream:
   Python datetimes and OTLP microseconds round-trip exactly and two upserts within the same
   millisecond still get distinct versions.
 - `metadata` values are JSON text (`'"text"'`, `'1'`, `'{"a":1}'`), so any value round-trips;
-  `input`/`output` are JSON text too.
+  `input`/`output` are JSON text too. Inserts usually send the whole metadata object to the
+  EPHEMERAL column `metadata_json`, which the default of `metadata` splits (migration 4).
 
 The SQL below is written once with `{db}`, `{on_cluster}` and `{engine:...}` placeholders;
 `render()` turns it into plain single-node DDL or, with a cluster name, into `ON CLUSTER` DDL
@@ -49,6 +50,10 @@ class Migration:
 
 
 _RMT = "{engine:ReplacingMergeTree(event_ts, is_deleted)}"
+# Inserts may send metadata as one JSON object into the EPHEMERAL `metadata_json` (not
+# stored); the default of `metadata` splits it into key -> JSON text of the value.
+_METADATA_TYPE = "Map(LowCardinality(String), String)"
+_METADATA_FROM_JSON = f"CAST(JSONExtractKeysAndValuesRaw(metadata_json), '{_METADATA_TYPE}')"
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -179,6 +184,20 @@ PARTITION BY toYYYYMM(timestamp)
 PRIMARY KEY (project_id, toDate(timestamp))
 ORDER BY (project_id, toDate(timestamp), id)
 """,
+        ),
+    ),
+    Migration(
+        4,
+        "metadata_json_input",
+        tuple(
+            statement
+            for table in ("traces", "observations", "scores")
+            for statement in (
+                f"ALTER TABLE {{db}}.{table} {{on_cluster}} "
+                "ADD COLUMN IF NOT EXISTS metadata_json String EPHEMERAL",
+                f"ALTER TABLE {{db}}.{table} {{on_cluster}} "
+                f"MODIFY COLUMN metadata {_METADATA_TYPE} DEFAULT {_METADATA_FROM_JSON}",
+            )
         ),
     ),
 )
