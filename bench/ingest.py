@@ -5,6 +5,8 @@ OTLP exports (5 spans per trace, 1–2 KB input/output on generations) with boun
 concurrency, then polls the public API until every span is readable, and prints:
 spans/s accepted, spans/s end to end (first POST → all readable), lag after the last
 acknowledgement, POST latency p50/p99, server CPU per span, idle and peak RSS, start-up time.
+`bench/scale_out.py` reuses `start_server` and `run` for separate web and worker processes
+(CPU and peak RSS are then summed over them).
 
 Run: `TZ=UTC python bench/ingest.py [--requests 200] [--concurrency 16] [--traces 50]`.
 """
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -42,7 +45,12 @@ def proc_memory_mib(pid: int, key: str) -> float:
     return 0.0
 
 
-def start_server(port: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_server(
+    port: int,
+    data_dir: Path,
+    command: str = "serve",
+    extra_env: Mapping[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], float]:
     env = {
         **os.environ,
         "TZ": "UTC",
@@ -53,10 +61,11 @@ def start_server(port: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], fl
         "LANGFUSE_INIT_PROJECT_ID": "bench-project",
         "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PUBLIC_KEY,
         "LANGFUSE_INIT_PROJECT_SECRET_KEY": SECRET_KEY,
+        **(extra_env or {}),
     }
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "fathom", "serve"],
+        [sys.executable, "-m", "fathom", command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(data_dir.parent / "server.log", "wb"),
@@ -80,7 +89,9 @@ async def readable_spans(session: aiohttp.ClientSession, url: str) -> int:
         return (await response.json())["meta"]["totalItems"]
 
 
-async def run(args: argparse.Namespace, url: str, pid: int | None) -> None:
+async def run(args: argparse.Namespace, url: str, pids: Sequence[int] = ()) -> dict[str, float]:
+    """Send the load, wait until it is readable, print the figures and return the main ones
+    (CPU is summed over `pids`, the server processes; none when benchmarking a `--url`)."""
     payloads = [build_export(args.traces)[0] for _ in range(args.requests)]
     spans = args.requests * args.traces * 5
     latencies: list[float] = []
@@ -104,28 +115,35 @@ async def run(args: argparse.Namespace, url: str, pid: int | None) -> None:
                         raise SystemExit(f"POST failed: {response.status}")
                 latencies.append(time.perf_counter() - begun)
 
-        cpu_before = proc_cpu_seconds(pid) if pid else 0.0
+        cpu_before = sum(proc_cpu_seconds(pid) for pid in pids)
         first_post = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(args.concurrency)))
         last_ack = time.perf_counter()
         while await readable_spans(session, url) < baseline + spans:
             await asyncio.sleep(0.25)  # each poll is a FINAL count: keep it off the hot path
         all_readable = time.perf_counter()
-        cpu_after = proc_cpu_seconds(pid) if pid else 0.0
+        cpu_after = sum(proc_cpu_seconds(pid) for pid in pids)
 
     latencies.sort()
+    figures = {
+        "accepted": spans / (last_ack - first_post),
+        "end_to_end": spans / (all_readable - first_post),
+        "cpu_us_per_span": (cpu_after - cpu_before) / spans * 1e6,
+    }
     print(f"spans sent                 {spans}")
-    print(f"spans/s accepted           {spans / (last_ack - first_post):,.0f}")
-    print(f"spans/s end to end         {spans / (all_readable - first_post):,.0f}")
+    print(f"spans/s accepted           {figures['accepted']:,.0f}")
+    print(f"spans/s end to end         {figures['end_to_end']:,.0f}")
     print(f"lag after last ack         {all_readable - last_ack:.3f} s")
     print(
         f"POST latency p50 / p99     {statistics.median(latencies) * 1000:.1f} / "
         f"{latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms "
         f"({args.concurrency} concurrent, {args.traces * 5} spans each)"
     )
-    if pid:
-        print(f"server CPU per span        {(cpu_after - cpu_before) / spans * 1e6:.1f} µs")
-        print(f"server peak RSS            {proc_memory_mib(pid, 'VmHWM'):.0f} MiB")
+    if pids:
+        peak = sum(proc_memory_mib(pid, "VmHWM") for pid in pids)
+        print(f"server CPU per span        {figures['cpu_us_per_span']:.1f} µs")
+        print(f"server peak RSS            {peak:.0f} MiB")
+    return figures
 
 
 def main() -> None:
@@ -137,7 +155,7 @@ def main() -> None:
     parser.add_argument("--url", help="benchmark a running server instead of starting one")
     args = parser.parse_args()
     if args.url:
-        asyncio.run(run(args, args.url, None))
+        asyncio.run(run(args, args.url))
         return
     with tempfile.TemporaryDirectory(prefix="fathom-bench-ingest-") as folder:
         process, startup = start_server(args.port, Path(folder) / "data")
@@ -145,7 +163,7 @@ def main() -> None:
             time.sleep(1.0)
             print(f"start-up to healthy        {startup:.2f} s")
             print(f"idle RSS                   {proc_memory_mib(process.pid, 'VmRSS'):.0f} MiB")
-            asyncio.run(run(args, f"http://127.0.0.1:{args.port}", process.pid))
+            asyncio.run(run(args, f"http://127.0.0.1:{args.port}", [process.pid]))
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -254,10 +254,53 @@ def build_container(settings: Settings) -> Wiring:
 
     def score_config_cache() -> ScoreConfigCache:
         cache = ScoreConfigCache(container.resolve(RecordStore), container.resolve(Clock))
-        container.resolve(InvalidationBus).subscribe(SCORE_CONFIGS, lambda _key: cache.invalidate())
+        container.resolve(InvalidationBus).subscribe(SCORE_CONFIGS, cache.invalidate)
         return cache
 
     container.register(ScoreConfigCache, factory=score_config_cache, scope=punq.Scope.singleton)
+    # The use cases that change cached records publish on the bus, so every process's caches
+    # drop them at once rather than after their TTL.
+    container.register(
+        CreateScoreConfig,
+        factory=lambda: CreateScoreConfig(
+            container.resolve(RecordStore),
+            container.resolve(Clock),
+            container.resolve(IdGenerator),
+            container.resolve(ScoreConfigCache),
+            bus=container.resolve(InvalidationBus),
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        UpdateScoreConfig,
+        factory=lambda: UpdateScoreConfig(
+            container.resolve(RecordStore),
+            container.resolve(Clock),
+            container.resolve(ScoreConfigCache),
+            bus=container.resolve(InvalidationBus),
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        CreateModel,
+        factory=lambda: CreateModel(
+            container.resolve(RecordStore),
+            container.resolve(Clock),
+            container.resolve(IdGenerator),
+            container.resolve(ModelCatalog),
+            bus=container.resolve(InvalidationBus),
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(
+        DeleteModel,
+        factory=lambda: DeleteModel(
+            container.resolve(RecordStore),
+            container.resolve(ModelCatalog),
+            bus=container.resolve(InvalidationBus),
+        ),
+        scope=punq.Scope.singleton,
+    )
     container.register(
         MediaLinkSigner,
         factory=lambda: MediaLinkSigner(
@@ -316,14 +359,10 @@ def build_container(settings: Settings) -> Wiring:
         InitializeHeadless,
         ListProjectsOfKey,
         AcceptIngestionBatch,
-        CreateModel,
         ListModels,
         GetModel,
-        DeleteModel,
-        CreateScoreConfig,
         ListScoreConfigs,
         GetScoreConfig,
-        UpdateScoreConfig,
         CreateComment,
         ListComments,
         GetComment,

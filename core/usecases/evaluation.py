@@ -25,6 +25,7 @@ from fathom.core.domain.score_configs import (
     parse_categories,
 )
 from fathom.core.domain.scores import ScoreDataType
+from fathom.core.ports.cache import EVERYTHING, SCORE_CONFIGS, InvalidationBus, cache_key, key_parts
 from fathom.core.ports.evaluation import (
     AnnotationObjectType,
     AnnotationQueue,
@@ -109,8 +110,9 @@ class _Cached:
 class ScoreConfigCache:
     """Score configs by id for score ingestion, cached in-process for `ttl_seconds`.
 
-    Changes made through this process (`CreateScoreConfig`, `UpdateScoreConfig`) show at once;
-    those of another process after at most one TTL.
+    `CreateScoreConfig`/`UpdateScoreConfig` publish every change on the invalidation bus and
+    the container subscribes `invalidate` to it, so a change made through any process shows
+    in every process at once; the TTL only bounds staleness when a message is lost.
     """
 
     def __init__(
@@ -125,12 +127,20 @@ class ScoreConfigCache:
         self._ttl = timedelta(seconds=ttl_seconds)
         self._max_entries = max_entries
         self._entries: dict[tuple[str, str], _Cached] = {}
+        # Bumped by every invalidation, so a read that overlapped one is not remembered.
+        self._generation = 0
 
     def put(self, config: ScoreConfig) -> None:
         self._remember(config.project_id, config.id, config)
 
-    def invalidate(self) -> None:
-        self._entries.clear()
+    def invalidate(self, key: str = EVERYTHING) -> None:
+        """Forget the config a `cache_key(project_id, config_id)` names, or everything."""
+        self._generation += 1
+        parts = key_parts(key)
+        if len(parts) == 2:
+            self._entries.pop((parts[0], parts[1]), None)
+        else:
+            self._entries.clear()
 
     def _remember(self, project_id: str, config_id: str, config: ScoreConfig | None) -> None:
         if len(self._entries) >= self._max_entries:
@@ -149,11 +159,16 @@ class ScoreConfigCache:
             elif entry.config is not None:
                 found[config_id] = entry.config
         if missing:
+            generation = self._generation
             async with self._records.unit_of_work() as uow:
                 loaded = {c.id: c for c in await uow.score_configs.get_many(project_id, missing)}
+            # A change published while reading may postdate what was read: use the result
+            # for this call only rather than serve it for a whole TTL.
+            remember = generation == self._generation
             for config_id in missing:
                 config = loaded.get(config_id)
-                self._remember(project_id, config_id, config)
+                if remember:
+                    self._remember(project_id, config_id, config)
                 if config is not None:
                     found[config_id] = config
         return found
@@ -205,20 +220,37 @@ def _create_config(body: Any, project_id: str, config_id: str, now: datetime) ->
     return config
 
 
+async def _publish_config(
+    bus: InvalidationBus | None, cache: ScoreConfigCache, config: ScoreConfig
+) -> None:
+    """After the commit: every process forgets the config (another one may remember it as
+    missing or as it was), then this process keeps the new one."""
+    if bus is not None:
+        await bus.publish(SCORE_CONFIGS, cache_key(config.project_id, config.id))
+    cache.put(config)
+
+
 class CreateScoreConfig:
-    """`POST /api/public/score-configs`."""
+    """`POST /api/public/score-configs`. With a `bus`, other processes stop treating the id
+    as unknown at once instead of after their cache's TTL."""
 
     def __init__(
-        self, records: RecordStore, clock: Clock, ids: IdGenerator, cache: ScoreConfigCache
+        self,
+        records: RecordStore,
+        clock: Clock,
+        ids: IdGenerator,
+        cache: ScoreConfigCache,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self._records, self._clock, self._ids, self._cache = records, clock, ids, cache
+        self._bus = bus
 
     async def __call__(self, project_id: str, body: Any) -> ScoreConfig:
         config = _create_config(body, project_id, self._ids.new_id(), self._clock.now())
         async with self._records.unit_of_work() as uow:
             await uow.score_configs.add(config)
             await uow.commit()
-        self._cache.put(config)
+        await _publish_config(self._bus, self._cache, config)
         return config
 
 
@@ -255,11 +287,20 @@ class UpdateScoreConfig:
 
     The data type never changes. The changed config must still be valid as a whole (a range
     only on NUMERIC, categories only on CATEGORICAL, ...). A JSON `null` clears `minValue`,
-    `maxValue` and `description` and is ignored for the other fields.
+    `maxValue` and `description` and is ignored for the other fields. With a `bus`, every
+    process validates scores against the changed config at once (an archived config must stop
+    accepting scores everywhere, not after a TTL).
     """
 
-    def __init__(self, records: RecordStore, clock: Clock, cache: ScoreConfigCache) -> None:
+    def __init__(
+        self,
+        records: RecordStore,
+        clock: Clock,
+        cache: ScoreConfigCache,
+        bus: InvalidationBus | None = None,
+    ) -> None:
         self._records, self._clock, self._cache = records, clock, cache
+        self._bus = bus
 
     @staticmethod
     def _changes(body: Any) -> dict[str, Any]:
@@ -308,7 +349,7 @@ class UpdateScoreConfig:
             updated.updated_at = self._clock.now()
             await uow.score_configs.update(updated)
             await uow.commit()
-        self._cache.put(updated)
+        await _publish_config(self._bus, self._cache, updated)
         return updated
 
 

@@ -27,6 +27,7 @@ from fathom.core.domain.pricing import (
     PricingTierCondition,
     PricingTierOperator,
 )
+from fathom.core.ports.cache import MODELS, InvalidationBus, cache_key
 from fathom.core.ports.records import RecordStore
 from fathom.core.ports.system import Clock, IdGenerator
 from fathom.core.ports.telemetry import Page
@@ -370,10 +371,11 @@ def _flat_tier(model_id: str, prices: Mapping[str, float | int | None]) -> Prici
 class ModelCatalog:
     """Built-in models plus every project's own, as one list for `PriceObservations`.
 
-    The list is cached in-process: `invalidate()` (called by `CreateModel`/`DeleteModel` here)
-    drops it at once, and it is re-read after `ttl_seconds` so changes made by another
-    process show up too. A re-read that finds nothing changed keeps the same list object, so
-    consumers that key their caches on it (the pricing matcher) keep them.
+    The list is cached in-process: `invalidate()` drops it at once. `CreateModel`/`DeleteModel`
+    call it here and publish the change on the invalidation bus, to which the container
+    subscribes every process's catalog; `ttl_seconds` only bounds staleness when a message is
+    lost. A re-read that finds nothing changed keeps the same list object, so consumers that
+    key their caches on it (the pricing matcher) keep them.
     """
 
     def __init__(
@@ -443,16 +445,35 @@ class ModelCatalog:
 # --- use cases ---------------------------------------------------------------------------------
 
 
+async def _models_changed(
+    catalog: ModelCatalog, bus: InvalidationBus | None, project_id: str, model_id: str
+) -> None:
+    """After the commit: this process's catalog re-reads on its next use, and with a bus so
+    does every other process's (the workers price with it: a new model must price the very
+    next observations, not those after the catalog's TTL)."""
+    # Also directly: a catalog not subscribed to this bus must still read its own writes;
+    # when it is subscribed, the second invalidation costs nothing.
+    catalog.invalidate()
+    if bus is not None:
+        await bus.publish(MODELS, cache_key(project_id, model_id))
+
+
 class CreateModel:
     """`POST /api/public/models`: validate like upstream, store, refresh the catalog."""
 
     def __init__(
-        self, records: RecordStore, clock: Clock, ids: IdGenerator, catalog: ModelCatalog
+        self,
+        records: RecordStore,
+        clock: Clock,
+        ids: IdGenerator,
+        catalog: ModelCatalog,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self._records = records
         self._clock = clock
         self._ids = ids
         self._catalog = catalog
+        self._bus = bus
 
     def _parse(self, project_id: str, body: Any) -> Model:
         if not isinstance(body, Mapping):
@@ -522,7 +543,7 @@ class CreateModel:
                 raise InvalidInput(f"Model name '{model.model_name}' already exists in project")
             await uow.models.add(model)
             await uow.commit()
-        self._catalog.invalidate()
+        await _models_changed(self._catalog, self._bus, project_id, model.id)
         return model
 
 
@@ -576,9 +597,12 @@ class GetModel:
 class DeleteModel:
     """`DELETE /api/public/models/{id}`: only a project's own models can be deleted."""
 
-    def __init__(self, records: RecordStore, catalog: ModelCatalog) -> None:
+    def __init__(
+        self, records: RecordStore, catalog: ModelCatalog, bus: InvalidationBus | None = None
+    ) -> None:
         self._records = records
         self._catalog = catalog
+        self._bus = bus
 
     async def __call__(self, project_id: str, model_id: str) -> None:
         async with self._records.unit_of_work() as uow:
@@ -586,4 +610,4 @@ class DeleteModel:
             await uow.commit()
         if not deleted:
             raise NotFound(BUILTIN_NOT_DELETABLE)
-        self._catalog.invalidate()
+        await _models_changed(self._catalog, self._bus, project_id, model_id)

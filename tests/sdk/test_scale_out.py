@@ -1,7 +1,9 @@
 """Scale-out by configuration: two `fathom web` and two `fathom worker` processes share
 Postgres, ClickHouse over HTTP, Redis and an object store. The official SDK sends through
 both web processes, one worker is SIGKILLed mid-load, and every acknowledged span and score
-is stored exactly once. The same run passes with the blob store switched to Azure and GCS."""
+is stored exactly once. A prompt changed through one web process is served by the other at
+once (the prompt cache is shared in Redis). The same run passes with the blob store switched
+to Azure and GCS."""
 
 from __future__ import annotations
 
@@ -193,3 +195,32 @@ def test_two_webs_two_workers_one_killed(cluster: Cluster) -> None:
             assert generation["calculatedTotalCost"] > 0
         page = api.get("/api/public/v3/scores", params={"name": "quality", "limit": 100}).json()
         assert len(page["data"]) == len(trace_ids)
+    prompt_changes_are_served_by_the_other_web_at_once(cluster)
+
+
+def prompt_changes_are_served_by_the_other_web_at_once(cluster: Cluster) -> None:
+    first, second = (
+        httpx.Client(base_url=web.url, auth=(PUBLIC_KEY, SECRET_KEY), timeout=10)
+        for web in cluster.webs
+    )
+    with first, second:
+
+        def served_by_second() -> str:
+            response = second.get("/api/public/v2/prompts/greeting")
+            assert response.status_code == 200, response.text
+            return response.json()["prompt"]
+
+        def create(text: str) -> None:
+            body = {"name": "greeting", "type": "text", "prompt": text, "labels": ["production"]}
+            response = first.post("/api/public/v2/prompts", json=body)
+            assert response.status_code in (200, 201), response.text
+
+        create("v1")
+        assert served_by_second() == "v1"  # now cached for web 2 (TTL 300 s)
+        create("v2")  # a new version takes the label...
+        assert served_by_second() == "v2"  # ...and web 2's very next read has it, no retry
+        moved = first.patch(
+            "/api/public/v2/prompts/greeting/versions/1", json={"newLabels": ["production"]}
+        )
+        assert moved.status_code == 200, moved.text
+        assert served_by_second() == "v1"  # the label moved back: seen at once as well
