@@ -54,6 +54,14 @@ _RMT = "{engine:ReplacingMergeTree(event_ts, is_deleted)}"
 # stored); the default of `metadata` splits it into key -> JSON text of the value.
 _METADATA_TYPE = "Map(LowCardinality(String), String)"
 _METADATA_FROM_JSON = f"CAST(JSONExtractKeysAndValuesRaw(metadata_json), '{_METADATA_TYPE}')"
+# Parts stay compact (all columns in one file) up to 4 GiB of uncompressed data instead of
+# 10 MiB: a wide part is some 180 files, whose creation made up much of an insert's CPU, and a
+# point read of a compact part costs less (measured at 1M observations: inserts about a third
+# cheaper, trace reads about a fifth, list and metrics scans unchanged).
+_MIN_BYTES_FOR_WIDE_PART = 4 * 1024**3
+# Large text columns (input/output) move from ZSTD(3) to ZSTD(1) in migration 5: on natural
+# text level 1 compresses about twice as fast (every insert and every merge pays it) for some
+# 15% larger output; decompression speed is the same.
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -197,6 +205,27 @@ ORDER BY (project_id, toDate(timestamp), id)
                 "ADD COLUMN IF NOT EXISTS metadata_json String EPHEMERAL",
                 f"ALTER TABLE {{db}}.{table} {{on_cluster}} "
                 f"MODIFY COLUMN metadata {_METADATA_TYPE} DEFAULT {_METADATA_FROM_JSON}",
+            )
+        ),
+    ),
+    Migration(
+        5,
+        "compact_parts_zstd1",
+        tuple(
+            f"ALTER TABLE {{db}}.{table} {{on_cluster}} "
+            f"MODIFY SETTING min_bytes_for_wide_part = {_MIN_BYTES_FOR_WIDE_PART}"
+            for table in ("traces", "observations", "scores")
+        )
+        + tuple(
+            f"ALTER TABLE {{db}}.{table} {{on_cluster}} "
+            f"MODIFY COLUMN {column} Nullable(String) CODEC(ZSTD(1))"
+            for table, column in (
+                ("traces", "input"),
+                ("traces", "output"),
+                ("observations", "input"),
+                ("observations", "output"),
+                ("scores", "string_value"),
+                ("scores", "comment"),
             )
         ),
     ),
