@@ -10,6 +10,7 @@ or to the server `FATHOM_TEST_CLICKHOUSE_URL` names (e.g. `http://localhost:8123
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -857,6 +858,84 @@ async def test_trace_summaries_ignore_deleted_observations_and_scores(
     (summary,) = (await telemetry_store.list_traces(project, TraceQuery())).items
     assert summary.observation_ids == ["kept"] and summary.score_ids == ["s2"]
     assert summary.latency_seconds == 2.0 and summary.total_cost == 0.0
+
+
+async def test_concurrent_point_reads_match_single_reads(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    """Point reads started together run as one query; they must return what each returns alone
+    (newest versions, no deleted rows, every type decoded the same way)."""
+    other = f"{project}-other"
+    await telemetry_store.upsert_traces(
+        [
+            trace(project, "t", name="chat", input={"q": "hi"}, output="plain", metadata=NESTED),
+            trace(other, "t", name="elsewhere"),
+        ]
+    )
+    generation = obs(
+        project,
+        "g",
+        "t",
+        type=ObservationType.GENERATION,
+        start_time=T0 + timedelta(milliseconds=5),
+        end_time=T0 + timedelta(seconds=2),
+        completion_start_time=T0 + timedelta(microseconds=7),
+        metadata=NESTED,
+        input=[{"role": "user", "content": "hi 👋"}],
+        output=42,
+        model_parameters={"temperature": 0.5},
+        usage_details={"input": 10, "output": 2**63 + 5},
+        cost_details={"input": 0.001, "total": 0.0035},
+        total_cost=0.0035,
+        prompt_version=7,
+        level=Level.ERROR,
+        created_at=T0,
+        updated_at=T0 + timedelta(seconds=3),
+    )
+    await telemetry_store.upsert_observations(
+        [obs(project, "root", "t", name="old"), generation, obs(project, "gone", "t")]
+    )
+    await telemetry_store.upsert_observations([obs(project, "root", "t", name="new")])
+    from fathom.adapters.storage.clickhouse.store import _OBSERVATION_KEY
+
+    await telemetry_store._run(
+        telemetry_store._tombstone,
+        telemetry_store._observations,
+        _OBSERVATION_KEY,
+        project,
+        "id",
+        ["gone"],
+    )
+    await telemetry_store.upsert_scores(
+        [
+            score(project, "s1", trace_id="t", comment="ok", metadata={"k": [1]}),
+            score(project, "nan", trace_id="t", value=float("nan")),
+            score(project, "cat", trace_id="t", data_type=ScoreDataType.CATEGORICAL, value=None),
+        ]
+    )
+
+    async def reads(project_id: str) -> list[list[Any]]:
+        return [
+            await telemetry_store.get_traces(project_id, ["t", "missing"]),
+            await telemetry_store.observations_of_trace(project_id, "t"),
+            await telemetry_store.scores_of_traces(project_id, ["t"]),
+        ]
+
+    alone = await reads(project)
+    together = await asyncio.gather(
+        telemetry_store.get_traces(project, ["t", "missing"]),
+        telemetry_store.observations_of_trace(project, "t"),
+        telemetry_store.scores_of_traces(project, ["t"]),
+        telemetry_store.get_traces(other, ["t"]),
+        telemetry_store.get_observations(project, []),
+    )
+    assert [o.id for o in alone[1]] == ["root", "g"] and alone[1][0].name == "new"
+    assert alone[1][1] == generation
+    assert list(together[:2]) == alone[:2]
+    nan = {s.id: s for s in together[2]}.pop("nan")
+    assert nan.value is not None and math.isnan(nan.value)
+    assert [s for s in together[2] if s.id != "nan"] == [s for s in alone[2] if s.id != "nan"]
+    assert [t.name for t in together[3]] == ["elsewhere"] and together[4] == []
 
 
 # -- writes: value conversion ------------------------------------------------------------------
