@@ -72,6 +72,9 @@ class ScoreQuery:
     from_timestamp: datetime | None = None
     to_timestamp: datetime | None = None
     value: float | None = None
+    # Inclusive bounds on the numeric value (v3 `valueMin`/`valueMax`).
+    value_min: float | None = None
+    value_max: float | None = None
     # Keyset cursor for the v3 API: rows strictly after (timestamp desc, id).
     after: tuple[datetime, str] | None = None
 

@@ -684,6 +684,12 @@ async def test_list_scores_filters_and_cursor(
     assert await sids(score_ids=["a", "c", "zzz"]) == ["c", "a"]
     assert await sids(environments=["production"]) == ["a"]
     assert await sids(value=0.5) == ["d"]
+    # Inclusive bounds; a score without a numeric value never matches.
+    assert await sids(value_min=0.5) == ["d", "a"]
+    assert await sids(value_max=0.5) == ["d", "c"]
+    assert await sids(value_min=0.25, value_max=0.75) == ["d"]
+    assert await sids(value_min=0.0, data_type="NUMERIC") == ["d", "a"]
+    assert await sids(value_min=2.0) == []
     assert await sids(
         from_timestamp=T0 + timedelta(seconds=1), to_timestamp=T0 + timedelta(seconds=2)
     ) == ["b"]

@@ -1730,6 +1730,10 @@ class ClickHouseTelemetryStore:
             where.append(f"timestamp < {p.dt(query.to_timestamp)}")
         if query.value is not None:
             recheck.append(f"value = {p.add(float(query.value), 'Float64')}")
+        if query.value_min is not None:
+            recheck.append(f"value >= {p.add(float(query.value_min), 'Float64')}")
+        if query.value_max is not None:
+            recheck.append(f"value <= {p.add(float(query.value_max), 'Float64')}")
         if query.user_id is not None:
             where.append(
                 f"trace_id IN (SELECT id FROM {self._traces} FINAL "

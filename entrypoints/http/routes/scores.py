@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from aiohttp import web
@@ -29,12 +30,20 @@ def _enum(q: MultiMapping[str], name: str, allowed: type) -> str | None:
     return value
 
 
-def _filters(q: MultiMapping[str]) -> ScoreQuery:
-    value = q.get("value")
+def _number(q: MultiMapping[str], name: str) -> float | None:
+    value = q.get(name)
+    if value in (None, ""):
+        return None
     try:
-        numeric = float(value) if value not in (None, "") else None
+        number = float(value)
     except ValueError:
-        raise InvalidInput("Invalid request data: value must be a number") from None
+        raise InvalidInput(f"Invalid request data: {name} must be a number") from None
+    if math.isnan(number):
+        raise InvalidInput(f"Invalid request data: {name} must be a number")
+    return number
+
+
+def _filters(q: MultiMapping[str]) -> ScoreQuery:
     return ScoreQuery(
         name=params.string(q, "name"),
         user_id=params.string(q, "userId"),
@@ -50,7 +59,7 @@ def _filters(q: MultiMapping[str]) -> ScoreQuery:
         environments=params.strings(q, "environment"),
         from_timestamp=params.timestamp(q, "fromTimestamp"),
         to_timestamp=params.timestamp(q, "toTimestamp"),
-        value=numeric,
+        value=_number(q, "value"),
     )
 
 
@@ -100,9 +109,13 @@ async def list_scores_v3(request: web.Request) -> web.Response:
     query = _filters(q)
     wanted = params.integer(q, "limit", 50, maximum=100)
     query.limit = wanted + 1
-    for bound, name in (("valueMin", "value_min"), ("valueMax", "value_max")):
-        if q.get(bound):
-            raise InvalidInput(f"Invalid request data: {bound} is not supported yet ({name})")
+    # Inclusive bounds on the numeric value; upstream accepts them for NUMERIC scores only.
+    query.value_min = _number(q, "valueMin")
+    query.value_max = _number(q, "valueMax")
+    if (query.value_min is not None or query.value_max is not None) and (
+        query.data_type != ScoreDataType.NUMERIC.value
+    ):
+        raise InvalidInput("Invalid request data: valueMin and valueMax require dataType=NUMERIC")
     cursor = params.decode_cursor(q)
     if cursor is not None:
         try:
