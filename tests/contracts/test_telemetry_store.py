@@ -934,6 +934,8 @@ async def test_concurrent_point_reads_match_single_reads(
         telemetry_store.scores_of_traces(project, ["t"]),
         telemetry_store.get_traces(other, ["t"]),
         telemetry_store.get_observations(project, []),
+        # Bulk lookups run on their own.
+        telemetry_store.get_traces(project, ["t"] + [f"x{i}" for i in range(100)]),
     )
     assert [o.id for o in alone[1]] == ["root", "g"] and alone[1][0].name == "new"
     assert alone[1][1] == generation
@@ -942,6 +944,7 @@ async def test_concurrent_point_reads_match_single_reads(
     assert nan.value is not None and math.isnan(nan.value)
     assert [s for s in together[2] if s.id != "nan"] == [s for s in alone[2] if s.id != "nan"]
     assert [t.name for t in together[3]] == ["elsewhere"] and together[4] == []
+    assert together[5] == alone[0]
 
 
 # -- writes: value conversion ------------------------------------------------------------------

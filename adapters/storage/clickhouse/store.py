@@ -13,12 +13,16 @@ path while one is open raises `ConfigurationError`.
 
 Storage rules (see `schema.py`):
 - Writes are batched inserts, one per call, with `event_ts` = now (strictly increasing within
-  the process, and per row within a batch) as the ReplacingMergeTree version. Insert data is
-  built column by column; LowCardinality columns travel as String and Decimal ones as Float64,
-  converted by the engine (cheaper than clickhouse-connect's per-value Python work).
+  the process) as the ReplacingMergeTree version. On chDB a batch is one JSONCompactColumns
+  document built by orjson, its rows sharing one version after a later duplicate of an id
+  replaced the earlier one (see "Insert payloads"). Over HTTP, and for values that document
+  cannot carry exactly, the batch goes through clickhouse-connect's Native writer with
+  per-row versions, built column by column; LowCardinality columns travel as String and
+  Decimal ones as Float64, converted by the engine.
 - Reads see only the newest version of a row. Lookups by columns that never change for an id
   (id, an observation's or score's trace_id) take the newest row per id (`ORDER BY event_ts
-  DESC LIMIT 1 BY id`) in one flat query. Lists ordered by the time column (the default of
+  DESC LIMIT 1 BY id`) in one flat query; lookups started together (a trace, its observations
+  and its scores) share one UNION ALL query. Lists ordered by the time column (the default of
   every list) pick candidate ids in primary-key order without `FINAL` and keep those whose
   newest version still matches (see `_candidate_page`); totals, other orders and very deep
   pages use `FINAL`.
@@ -691,7 +695,7 @@ def _stamps(values: list[datetime | None], default: datetime) -> list[datetime |
 
 def _raw_json(values: list[Any]) -> list[Any]:
     dumps = orjson.dumps
-    return [dumps(v).decode() if v.__class__ is str else v for v in values]
+    return [dumps(v).decode() if isinstance(v, str) else v for v in values]
 
 
 def _usage_values(*columns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
@@ -1255,9 +1259,15 @@ class ClickHouseTelemetryStore:
     ) -> list[R]:
         if not values:
             return []
-        if self._closed:
-            raise RuntimeError("ClickHouseTelemetryStore is closed")
-        rows = await self._point_read(_PointRead(table, tuple(columns), project_id, column, values))
+        read = _PointRead(table, tuple(columns), project_id, column, values)
+        if len(values) > _MAX_LISTED_IDS:
+            # Bulk lookups (the ingestion merge) gain nothing from sharing a query and decode
+            # faster from Native rows.
+            rows = (await self._run(self._read_points, [read]))[0]
+        else:
+            if self._closed:
+                raise RuntimeError("ClickHouseTelemetryStore is closed")
+            rows = await self._point_read(read)
         rows.sort(key=order)
         return [from_row(r) for r in rows]
 
@@ -1278,7 +1288,15 @@ class ClickHouseTelemetryStore:
     def _flush_point_reads(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending_reads.pop(loop)
         reads = [read for read, _ in batch]
-        done = loop.run_in_executor(self._engine.executor, self._call, self._read_points, (reads,))
+        try:
+            done = loop.run_in_executor(
+                self._engine.executor, self._call, self._read_points, (reads,)
+            )
+        except RuntimeError as exc:  # closed meanwhile: the executor is shut down
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
 
         def deliver(result: asyncio.Future[list[list[tuple[Any, ...]]]]) -> None:
             error = None if result.cancelled() else result.exception()
