@@ -1,4 +1,5 @@
-"""Read-path benchmark: trace list, trace get and a metrics query with 100k and 1M observations.
+"""Read-path benchmark: trace list, trace get, observation lists (with the v1 total a poller
+reads) and a metrics query with 100k and 1M observations.
 
 Fills the embedded telemetry store directly (5 observations per trace, generations with
 usage and cost), then starts `fathom serve` on that data and times the public API over HTTP.
@@ -170,6 +171,8 @@ def measure(port: int, trace_ids: list[str], observations: int, repeat: int) -> 
         ),
         "trace get": lambda: f"{base}/traces/{rng.choice(trace_ids)}",
         "observations v2 (limit 50)": lambda: f"{base}/v2/observations?limit=50",
+        # What a poller asks for: meta.totalItems of the v1 list.
+        "observations v1 count (limit 1)": lambda: f"{base}/observations?limit=1",
         "metrics query (cost, p95 by model/day)": lambda: (
             f"{base}/v2/metrics?query={urllib.parse.quote(json.dumps(metrics))}"
         ),
