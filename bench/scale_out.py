@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,77 +40,17 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 import ingest
 import pytest
 
-from tests.services import clickhouse_http, object_stores, postgres, redis, support
+from tests.services import clickhouse_http, object_stores, postgres, redis
 
-ROOT = Path(__file__).resolve().parents[1]
 # How long a worker may take to migrate and connect before the load starts.
 WORKER_START_SECONDS = 60.0
 WORKER_STARTED = re.compile(rb"fathom worker \S+ started")
-
-# The tests' ClickHouse front end reads a query and its parameters from the URL or a plain
-# body. clickhouse-connect sends them as multipart form fields instead once the parameters
-# pass 4 KB, which the merge reads of one worker batch of this load do (the SDK tests' small
-# batches never do). Until the front end reads forms itself, it runs here with this
-# addition: a form's fields are moved into the URL, where it looks for them.
-FRONT_END = r"""
-import sys
-from email.parser import BytesParser
-from email.policy import HTTP
-from urllib.parse import urlencode, urlparse
-
-sys.path.insert(0, sys.argv.pop(1))
-from tests.services import chdb_http_shim as shim
-
-plain_post = shim.Handler.do_POST
-
-
-def do_post(self):
-    kind = self.headers.get("Content-Type", "")
-    if not kind.startswith("multipart/form-data"):
-        return plain_post(self)
-    head = b"Content-Type: " + kind.encode() + b"\r\n\r\n"
-    form = BytesParser(policy=HTTP).parsebytes(head + self._body())
-    fields = {
-        part.get_param("name", header="content-disposition"): part.get_content()
-        for part in form.iter_parts()
-    }
-    url = urlparse(self.path)
-    query = "&".join(filter(None, [url.query, urlencode(fields)]))
-    self.path = url._replace(query=query).geturl()
-    self._execute(b"")
-
-
-shim.Handler.do_POST = do_post
-shim.main()
-"""
 
 
 def service(fixture: Any, *args: Any) -> contextlib.AbstractContextManager[Any]:
     """A pytest generator fixture of tests/services as a context manager (its setup and its
     teardown), outside pytest."""
     return contextlib.contextmanager(inspect.unwrap(fixture))(*args)
-
-
-@contextlib.contextmanager
-def clickhouse_front_end(folder: Path) -> Iterator[str]:
-    """What `clickhouse_http_url` gives the tests, with `FRONT_END`'s addition."""
-    port = postgres.free_port(
-        range(clickhouse_http.PREFERRED_PORT, clickhouse_http.PREFERRED_PORT + 50)
-    )
-    data = folder / "chdb"
-    data.mkdir()
-    with (folder / "clickhouse.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", FRONT_END, str(ROOT), "--port", str(port), "--path", str(data)],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env={**os.environ, "TZ": "UTC"},
-        )
-    try:
-        support.wait_for_port(port, timeout=60, process=process)
-        yield f"http://127.0.0.1:{port}/?compress=false"
-    finally:
-        support.stop(process)
 
 
 class TempPaths:
@@ -132,7 +71,7 @@ class Engines:
         self.blob = blob
         self.postgres = stack.enter_context(service(postgres.postgres_server))
         self.redis_url = stack.enter_context(service(redis.redis_server_url))
-        self.clickhouse_url = stack.enter_context(clickhouse_front_end(folder))
+        self.clickhouse_url = stack.enter_context(service(clickhouse_http.clickhouse_http_url))
         self.s3_endpoint = ""
         self.s3_admin: Any = None
         if blob == "s3":

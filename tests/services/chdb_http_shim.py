@@ -3,7 +3,8 @@
 No modern ClickHouse server installs on these machines, so the "ClickHouse over HTTP"
 adapter is tested against the real ClickHouse engine of chDB behind this front end. It
 speaks what clickhouse-connect's HTTP client uses: queries in the URL or the body, server
-side parameters (`param_*`), settings as query-string keys, `INSERT ... FORMAT` with the data
+side parameters (`param_*`) in the URL or as multipart form fields (the client moves large
+parameters into a form), settings as query-string keys, `INSERT ... FORMAT` with the data
 in the body, and the X-ClickHouse-* response headers. Compression is not supported (clients
 connect with `compress=False`).
 
@@ -19,6 +20,8 @@ import re
 import tempfile
 import threading
 import uuid
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlparse
 
@@ -93,6 +96,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _execute(self, body: bytes) -> None:
         query = dict(parse_qsl(urlparse(self.path).query, keep_blank_values=True))
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            query.update(form_fields(content_type, body))
+            body = b""
         if self.headers.get("Content-Encoding") or "1" in (
             query.get("decompress"),
             query.get("compress"),
@@ -111,6 +118,7 @@ class Handler(BaseHTTPRequestHandler):
         spool = None
         try:
             with self.server.lock:
+                suffix = settings_clause(settings)
                 if data is not None:
                     insert = INSERT_SQL.match(sql)
                     if not insert:
@@ -119,18 +127,13 @@ class Handler(BaseHTTPRequestHandler):
                     spool.write(data)
                     spool.close()
                     sql = (
-                        f"INSERT INTO {insert.group(1)} FROM INFILE '{spool.name}' "
+                        f"INSERT INTO {insert.group(1)} FROM INFILE '{spool.name}'{suffix} "
                         f"FORMAT {insert.group(2)}"
                     )
-                if settings:
+                elif suffix and not sql.lstrip().upper().startswith(NO_SETTINGS_SUFFIX):
                     sql = FORMAT_AT_END.sub("", sql).rstrip().rstrip(";")
-                    if not re.search(
-                        r"\bSETTINGS\b", sql, re.I
-                    ) and not sql.lstrip().upper().startswith(NO_SETTINGS_SUFFIX):
-                        sql += " SETTINGS " + ", ".join(
-                            f"{k} = {v}" if v.lstrip("-").isdigit() else f"{k} = '{v}'"
-                            for k, v in settings.items()
-                        )
+                    if not re.search(r"\bSETTINGS\b", sql, re.I):
+                        sql += suffix
                 if query.get("database"):
                     self.server.connection.query(f"USE `{query['database']}`")
                 result = self.server.connection.query(sql, output_format, params=params)
@@ -170,6 +173,28 @@ class Handler(BaseHTTPRequestHandler):
         if head:  # `INSERT ... FORMAT X` and its data both in the body
             return head.group(0).decode().strip(), body[head.end() :]
         return body.decode(), None
+
+
+def settings_clause(settings: dict[str, str]) -> str:
+    """` SETTINGS k = v, ...` for the settings a client sent as query-string keys."""
+    if not settings:
+        return ""
+    return " SETTINGS " + ", ".join(
+        f"{k} = {v}" if v.lstrip("-").isdigit() else f"{k} = '{v}'" for k, v in settings.items()
+    )
+
+
+def form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body, as ClickHouse reads `query` and `param_*`."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            fields[str(name)] = part.get_payload(decode=True).decode()
+    return fields
 
 
 def main() -> None:

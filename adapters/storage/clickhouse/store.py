@@ -660,9 +660,6 @@ def _version_columns(now: int, count: int) -> tuple[list[int], list[int]]:
 # Anything else (integers orjson cannot encode, NaN scores, ...) sends the batch through the
 # Native insert.
 
-# Used on chDB. Over HTTP inserts stay Native: clickhouse-connect's HTTP client sends its
-# client settings with every request, and the test suite's HTTP front end then drops an
-# INSERT's FORMAT clause and reads the body as Native.
 _INSERT_FORMAT = "JSONCompactColumns"
 # chDB's async_insert defaults to on, which adds a buffering step, and optimize_on_insert
 # would collapse each block through a replacing merge that reads never rely on.
@@ -1174,16 +1171,15 @@ class ClickHouseTelemetryStore:
     ) -> None:
         # The version is taken on the worker thread, so inserts are versioned in the
         # order they reach the engine, not the order their coroutines started.
-        if self._shared:  # chDB; see _INSERT_FORMAT for HTTP
-            latest = _latest_per_id(items)
-            try:
-                names, data = payload(latest, _next_event_ts())
-            except (TypeError, _NeedsNative):
-                pass
-            else:
-                settings = self._engine.settings(client, _INSERT_SETTINGS)
-                client.raw_insert(table, names, data, settings=settings, fmt=_INSERT_FORMAT)
-                return
+        latest = _latest_per_id(items)
+        try:
+            names, data = payload(latest, _next_event_ts())
+        except (TypeError, _NeedsNative):
+            pass
+        else:
+            settings = self._engine.settings(client, _INSERT_SETTINGS)
+            client.raw_insert(table, names, data, settings=settings, fmt=_INSERT_FORMAT)
+            return
         self._insert_native(client, table, columns, build, items)
 
     def _insert_native(
