@@ -296,18 +296,31 @@ def parse_datetime(value: Any) -> datetime | None:
 
     Naive timestamps are refused like zod's `datetime({offset: true})` does.
     """
-    if type(value) is not str or len(value) < 16 or value[10] != "T" or value[4] != "-":
+    if type(value) is not str:
+        return None
+    parsed = _RECENT_DATETIMES.get(value)
+    if parsed is not None:
+        return parsed
+    if len(value) < 16 or value[10] != "T" or value[4] != "-":
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
     tz = parsed.tzinfo
-    if tz is UTC:
-        return parsed
     if tz is None:
         return None
-    return parsed.astimezone(UTC)
+    if tz is not UTC:
+        parsed = parsed.astimezone(UTC)
+    if len(_RECENT_DATETIMES) >= 1024:
+        _RECENT_DATETIMES.clear()
+    _RECENT_DATETIMES[value] = parsed
+    return parsed
+
+
+# Every event of a batch carries the same envelope timestamp (and converted spans share a
+# handful of seconds): remembering recent strings skips most of the parsing.
+_RECENT_DATETIMES: dict[str, datetime] = {}
 
 
 def _datetime(body: dict[str, Any], key: str, issues: list[Issue]) -> datetime | None:

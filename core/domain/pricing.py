@@ -408,6 +408,10 @@ def _clean_usage(provided: Mapping[str, Any] | None) -> UsageDetails:
     # Upstream coerces with Number() and keeps non-negative, non-NaN values.
     cleaned: UsageDetails = {}
     for key, value in (provided or {}).items():
+        if type(value) is int:  # what nearly every client sends
+            if value >= 0:
+                cleaned[key] = value
+            continue
         if value is None or isinstance(value, bool):
             continue
         try:

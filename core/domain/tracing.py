@@ -83,13 +83,17 @@ def normalize_environment(value: str | None) -> str:
     return env if env and _ENVIRONMENT_RE.match(env) else DEFAULT_ENVIRONMENT
 
 
+# Every observation names its level; an Enum lookup by value costs ~1.5 µs, a dict ~50 ns.
+_LEVELS_BY_NAME: dict[str, Level] = {level.value: level for level in Level} | LEVEL_ALIASES
+
+
 def parse_level(value: str | None) -> Level | None:
     if value is None:
         return None
-    upper = str(value).upper()
-    if upper in Level.__members__:
-        return Level(upper)
-    return LEVEL_ALIASES.get(upper)
+    level = _LEVELS_BY_NAME.get(value)  # type: ignore[arg-type]
+    if level is not None:
+        return level
+    return _LEVELS_BY_NAME.get(str(value).upper())
 
 
 @dataclass(slots=True)
