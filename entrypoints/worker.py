@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 from fathom.core.ports.queue import Job, JobQueue
 from fathom.core.usecases.ingestion import INGESTION_JOB, ProcessIngestionJobs
@@ -19,6 +21,30 @@ JobKindHandler = Callable[[list[Job]], Awaitable[None]]
 def job_handlers(runtime: Runtime) -> dict[str, JobKindHandler]:
     """Job kind -> the use case that processes a batch of such jobs."""
     return {INGESTION_JOB: runtime.resolve(ProcessIngestionJobs)}
+
+
+_batches_in_flight = 0
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while a job batch is in flight.
+
+    A batch's decoded spans, events and rows all live until the batch is written, so every
+    collection during it walks tens of thousands of live objects to free none (9 ms a pass,
+    ~5 µs per span). Once the batch is done they are freed by refcounting and the next
+    collection only sees what survived. Overlapping batches share one pause.
+    """
+    global _batches_in_flight
+    if _batches_in_flight == 0:
+        gc.disable()
+    _batches_in_flight += 1
+    try:
+        yield
+    finally:
+        _batches_in_flight -= 1
+        if _batches_in_flight == 0:
+            gc.enable()
 
 
 class Worker:
@@ -37,7 +63,8 @@ class Worker:
             if handler is None:
                 # Raising keeps the jobs for a newer worker that knows the kind.
                 raise LookupError(f"no handler for job kind {kind!r}")
-            await handler(batch)
+            with collector_paused():
+                await handler(batch)
 
     def start(self) -> None:
         queue = self._runtime.resolve(JobQueue)
