@@ -1,0 +1,150 @@
+"""Trace get's reads (a trace, its observations, its scores in one query) on every ClickHouse
+adapter: newest versions, no deleted rows, and rows found wherever their time lies.
+
+Same engine set-up as `test_telemetry_store.py`: one chDB engine kept open for the module, and
+the HTTP adapter against the suite's front end or `FATHOM_TEST_CLICKHOUSE_URL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from fathom.adapters.storage.clickhouse.store import (
+    _OBSERVATION_KEY,
+    OBSERVATION_COLUMNS,
+    SCORE_COLUMNS,
+    TRACE_COLUMNS,
+    ClickHouseTelemetryStore,
+)
+from fathom.core.domain.scores import Score, ScoreDataType
+from fathom.core.domain.tracing import Observation, ObservationType, Trace
+
+pytestmark = pytest.mark.slow
+
+CLICKHOUSE_URL = os.environ.get("FATHOM_TEST_CLICKHOUSE_URL")
+T0 = datetime(2026, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"chdb://{tmp_path_factory.mktemp('chdb-trace-get') / 'data'}"
+
+
+def run_sync(coro: Coroutine[Any, Any, None]) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="module")
+def chdb_engine(chdb_dsn: str) -> Iterator[str]:
+    keeper = ClickHouseTelemetryStore(chdb_dsn)
+    run_sync(keeper.migrate())
+    yield chdb_dsn
+    run_sync(keeper.close())
+
+
+@pytest.fixture(params=["chdb", "clickhouse-http"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[ClickHouseTelemetryStore]:
+    if request.param == "chdb":
+        dsn = request.getfixturevalue("chdb_engine")
+    else:
+        dsn = CLICKHOUSE_URL or request.getfixturevalue("clickhouse_http_url")
+    opened = ClickHouseTelemetryStore(dsn)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def project() -> str:
+    return f"p-{uuid.uuid4().hex}"
+
+
+async def trace_get(
+    store: ClickHouseTelemetryStore, project: str, trace_id: str
+) -> tuple[list[Trace], list[Observation], list[Score]]:
+    """The reads of `GET /api/public/traces/{id}`, started together as the route does."""
+    return await asyncio.gather(
+        store.get_traces(project, [trace_id]),
+        store.observations_of_trace(project, trace_id),
+        store.scores_of_traces(project, [trace_id]),
+    )
+
+
+async def test_selected_columns_follow_table_order(store: ClickHouseTelemetryStore) -> None:
+    """Point reads select columns with one matcher, which yields them in table order."""
+
+    def table_columns(client: Client, table: str) -> list[str]:
+        rows = client.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "AND default_kind != 'EPHEMERAL' ORDER BY position",
+            parameters={"db": store._db, "t": table},
+        ).result_rows
+        return [r[0] for r in rows]
+
+    for table, columns in (
+        ("traces", TRACE_COLUMNS),
+        ("observations", OBSERVATION_COLUMNS),
+        ("scores", SCORE_COLUMNS),
+    ):
+        got = await store._run(table_columns, table)
+        assert [c for c in got if c in (*columns, "event_ts", "is_deleted")] == [
+            *columns,
+            "event_ts",
+            "is_deleted",
+        ]
+
+
+async def test_newest_version_wins_and_deleted_rows_stay_hidden(
+    store: ClickHouseTelemetryStore, project: str
+) -> None:
+    await store.upsert_traces([Trace(id="t", project_id=project, timestamp=T0, name="v1")])
+    await store.upsert_traces([Trace(id="t", project_id=project, timestamp=T0, name="v2")])
+    # Versions written in separate inserts stay separate rows until a merge.
+    for version in range(3):
+        await store.upsert_observations(
+            [
+                Observation(
+                    id=f"o{i}",
+                    project_id=project,
+                    trace_id="t",
+                    type=ObservationType.SPAN,
+                    start_time=T0 + timedelta(milliseconds=i),
+                    name=f"v{version}",
+                )
+                for i in range(3)
+            ]
+        )
+    await store._run(store._tombstone, store._observations, _OBSERVATION_KEY, project, "id", ["o1"])
+    for value in (1.0, 2.0):
+        await store.upsert_scores(
+            [
+                Score(
+                    id="s",
+                    project_id=project,
+                    name="q",
+                    timestamp=T0,
+                    data_type=ScoreDataType.NUMERIC,
+                    value=value,
+                    trace_id="t",
+                )
+            ]
+        )
+
+    traces, observations, scores = await trace_get(store, project, "t")
+    assert [t.name for t in traces] == ["v2"]
+    assert [(o.id, o.name) for o in observations] == [("o0", "v2"), ("o2", "v2")]
+    assert [(s.id, s.value) for s in scores] == [("s", 2.0)]
+
+    # A deleted trace's rows are gone from every part of the answer.
+    await store.delete_traces(project, ["t"])
+    assert list(await trace_get(store, project, "t")) == [[], [], []]
