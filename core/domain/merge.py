@@ -31,7 +31,7 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from fathom.core.domain.ingestion import (
     UNSET,
@@ -43,51 +43,11 @@ from fathom.core.domain.ingestion import (
 )
 from fathom.core.domain.scores import Score
 from fathom.core.domain.tracing import Level, Observation, Session, Trace
+from fathom.core.domain.usage import provided_cost_details, provided_usage_details
 
 # (usage, usageDetails) of one event → provided usage details; (usage, costDetails) → costs.
 UsageNormalizer = Callable[[Any, Any], dict[str, int] | None]
 CostNormalizer = Callable[[Any, Any], dict[str, float] | None]
-
-_LEGACY_USAGE_KEYS: Final = ("input", "output", "total")
-_LEGACY_COST_KEYS: Final = (
-    ("inputCost", "input"),
-    ("outputCost", "output"),
-    ("totalCost", "total"),
-)
-
-
-def provided_usage(usage: Any, usage_details: Any) -> dict[str, int] | None:
-    """Placeholder normaliser: legacy usage input/output/total plus integer usageDetails.
-
-    The full rules (OpenAI shapes, detail subtraction) live in `core.domain.usage`; pass its
-    function as `normalize_usage` to `merge_batch`.
-    """
-    result: dict[str, int] = {}
-    if type(usage) is dict:
-        for key in _LEGACY_USAGE_KEYS:
-            value = usage.get(key)
-            if type(value) is int and value >= 0:
-                result[key] = value
-    if type(usage_details) is dict:
-        for key, value in usage_details.items():
-            if type(value) is int and value >= 0:
-                result[key] = value
-    return result or None
-
-
-def provided_cost(usage: Any, cost_details: Any) -> dict[str, float] | None:
-    """Placeholder: legacy usage inputCost/outputCost/totalCost plus numeric costDetails."""
-    result: dict[str, float] = {}
-    if type(usage) is dict:
-        for source, key in _LEGACY_COST_KEYS:
-            value = usage.get(source)
-            if (type(value) is int or type(value) is float) and value >= 0:
-                result[key] = float(value)
-    if type(cost_details) is dict:
-        for key, value in cost_details.items():
-            if (type(value) is int or type(value) is float) and 0 <= value < float("inf"):
-                result[key] = float(value)
-    return result or None
 
 
 @dataclass(slots=True)
@@ -136,8 +96,8 @@ def merge_batch(
     stored_scores: Mapping[str, Score],
     now: datetime,
     *,
-    normalize_usage: UsageNormalizer = provided_usage,
-    normalize_cost: CostNormalizer = provided_cost,
+    normalize_usage: UsageNormalizer = provided_usage_details,
+    normalize_cost: CostNormalizer = provided_cost_details,
 ) -> MergeResult:
     """Fold a batch (any order) onto the stored rows; stored objects are never mutated."""
     trace_groups: dict[str, list[TraceEvent]] = {}
@@ -306,8 +266,8 @@ def merge_observation(
     stored: Observation | None,
     now: datetime,
     *,
-    normalize_usage: UsageNormalizer = provided_usage,
-    normalize_cost: CostNormalizer = provided_cost,
+    normalize_usage: UsageNormalizer = provided_usage_details,
+    normalize_cost: CostNormalizer = provided_cost_details,
 ) -> tuple[Observation, bool, dict[str, Any] | None]:
     """Returns (observation, needs a wrapper trace, last experiment attributes or None)."""
     events = _sorted(events)

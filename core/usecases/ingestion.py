@@ -42,7 +42,6 @@ from fathom.core.domain.score_configs import (
 )
 from fathom.core.domain.scores import ScoreDataType
 from fathom.core.domain.tracing import Observation
-from fathom.core.domain.usage import provided_cost_details, provided_usage_details
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.extensions import Enricher, Exporter, Masker
 from fathom.core.ports.queue import Job, JobQueue
@@ -437,8 +436,6 @@ class ProcessIngestionJobs:
             {o.id: o for o in stored_observations},
             {s.id: s for s in stored_scores},
             self._clock.now(),
-            normalize_usage=provided_usage_details,
-            normalize_cost=provided_cost_details,
         )
         if self._pricer is not None and merged.observations:
             await self._pricer(project_id, merged.observations)

@@ -16,8 +16,6 @@ from fathom.core.domain.merge import (
     deep_merge,
     entity_ids,
     merge_batch,
-    provided_cost,
-    provided_usage,
 )
 from fathom.core.domain.scores import Score, ScoreDataType, ScoreSource
 from fathom.core.domain.tracing import Level, Observation, ObservationType, Session, Trace
@@ -282,7 +280,7 @@ def test_update_before_create_across_batches() -> None:
     assert obs.start_time == t(1)  # the create's real start wins over the fallback
     assert obs.end_time == t(5)
     assert (obs.name, obs.model, obs.input, obs.output) == ("llm", "gpt-4o", "question", "answer")
-    assert obs.provided_usage_details == {"input": 3, "output": 4}
+    assert obs.provided_usage_details == {"input": 3, "output": 4, "total": 7}
     assert (obs.level, obs.status_message) == (Level.ERROR, "boom")
     assert (obs.created_at, obs.updated_at) == (NOW, LATER)
 
@@ -497,7 +495,7 @@ def test_empty_usage_and_cost_never_erase() -> None:
             stored=first,
         )
     )
-    assert obs.provided_usage_details == {"input": 1}
+    assert obs.provided_usage_details == {"input": 1, "total": 1}
     assert obs.provided_cost_details == {"total": 0.5}
 
 
@@ -536,17 +534,21 @@ def test_usage_hooks_receive_the_raw_values() -> None:
     assert obs.provided_cost_details == {"total": 1.5}
 
 
-def test_placeholder_usage_and_cost_normalisers() -> None:
-    assert provided_usage({"input": 1, "output": -1, "total": 2.5, "unit": "TOKENS"}, None) == {
-        "input": 1
-    }
-    assert provided_usage(None, {"a": 1, "b": "2", "c": True, "d": -3}) == {"a": 1}
-    assert provided_usage({}, {}) is None
-    assert provided_cost({"inputCost": 1, "outputCost": None, "totalCost": 2.5}, None) == {
-        "input": 1.0,
-        "total": 2.5,
-    }
-    assert provided_cost(None, {"x": -1, "y": float("inf"), "z": 0}) == {"z": 0.0}
+def test_usage_and_cost_follow_the_usage_rules_by_default() -> None:
+    # OpenAI-shaped details become input/output/total; legacy cost keys map to their types.
+    batch = [
+        ev(
+            "generation-create",
+            {
+                "id": "g",
+                "usage": {"inputCost": 1, "totalCost": 2.5},
+                "usageDetails": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+            },
+        )
+    ]
+    obs = one_obs(merge(batch))
+    assert obs.provided_usage_details == {"input": 5, "output": 2, "total": 7}
+    assert obs.provided_cost_details == {"input": 1.0, "total": 2.5}
 
 
 # ---------------------------------------------------------------------------- merge rules
