@@ -258,49 +258,12 @@ def build_container(settings: Settings) -> Wiring:
         return cache
 
     container.register(ScoreConfigCache, factory=score_config_cache, scope=punq.Scope.singleton)
-    # The use cases that change cached records publish on the bus, so every process's caches
-    # drop them at once rather than after their TTL.
-    container.register(
-        CreateScoreConfig,
-        factory=lambda: CreateScoreConfig(
-            container.resolve(RecordStore),
-            container.resolve(Clock),
-            container.resolve(IdGenerator),
-            container.resolve(ScoreConfigCache),
-            bus=container.resolve(InvalidationBus),
-        ),
-        scope=punq.Scope.singleton,
-    )
-    container.register(
-        UpdateScoreConfig,
-        factory=lambda: UpdateScoreConfig(
-            container.resolve(RecordStore),
-            container.resolve(Clock),
-            container.resolve(ScoreConfigCache),
-            bus=container.resolve(InvalidationBus),
-        ),
-        scope=punq.Scope.singleton,
-    )
-    container.register(
-        CreateModel,
-        factory=lambda: CreateModel(
-            container.resolve(RecordStore),
-            container.resolve(Clock),
-            container.resolve(IdGenerator),
-            container.resolve(ModelCatalog),
-            bus=container.resolve(InvalidationBus),
-        ),
-        scope=punq.Scope.singleton,
-    )
-    container.register(
-        DeleteModel,
-        factory=lambda: DeleteModel(
-            container.resolve(RecordStore),
-            container.resolve(ModelCatalog),
-            bus=container.resolve(InvalidationBus),
-        ),
-        scope=punq.Scope.singleton,
-    )
+    # Core takes the bus and some caches as `X | None` so it works without them; punq looks a
+    # dependency up by its exact annotation, so the union is registered as the same singleton.
+    # That is what hands the bus to the use cases that change cached records: they publish on
+    # it, so every process's caches drop those records at once rather than after their TTL.
+    container.register(InvalidationBus | None, factory=lambda: container.resolve(InvalidationBus))
+    container.register(ScoreConfigCache | None, factory=lambda: container.resolve(ScoreConfigCache))
     container.register(
         MediaLinkSigner,
         factory=lambda: MediaLinkSigner(
@@ -321,46 +284,24 @@ def build_container(settings: Settings) -> Wiring:
 
     container.register(PromptCache, factory=prompt_cache, scope=punq.Scope.singleton)
     container.register(
-        AcceptScores,
-        factory=lambda: AcceptScores(
-            container.resolve(DurableBatchWriter),
-            container.resolve(Clock),
-            container.resolve(IdGenerator),
-            container.resolve(RecordStore),
-            container.resolve(ScoreConfigCache),
-        ),
-        scope=punq.Scope.singleton,
-    )
-    container.register(
         AuthenticateApiKey,
-        factory=lambda: AuthenticateApiKey(
-            container.resolve(RecordStore),
-            container.resolve(SecretHasher),
-            container.resolve(Clock),
-            ttl_seconds=settings.api_key_cache_ttl_seconds,
-            bus=container.resolve(InvalidationBus),
-        ),
         scope=punq.Scope.singleton,
-    )
-    container.register(
-        CreateApiKey,
-        factory=lambda: CreateApiKey(
-            container.resolve(RecordStore),
-            container.resolve(SecretHasher),
-            container.resolve(Clock),
-            container.resolve(IdGenerator),
-            bus=container.resolve(InvalidationBus),
-        ),
-        scope=punq.Scope.singleton,
+        ttl_seconds=settings.api_key_cache_ttl_seconds,
     )
     for use_case in (
+        CreateApiKey,
         CreateOrganization,
         CreateProject,
         InitializeHeadless,
         ListProjectsOfKey,
         AcceptIngestionBatch,
+        AcceptScores,
+        CreateModel,
+        DeleteModel,
         ListModels,
         GetModel,
+        CreateScoreConfig,
+        UpdateScoreConfig,
         ListScoreConfigs,
         GetScoreConfig,
         CreateComment,
