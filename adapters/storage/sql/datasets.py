@@ -35,7 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
-from fathom.adapters.storage.sql.types import NullableJson, UtcDateTime
+from fathom.adapters.storage.sql.types import NullableJson, UtcDateTime, aware, required_time
 from fathom.core.domain.datasets import (
     Dataset,
     DatasetItem,
@@ -158,25 +158,13 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _required_time(value: datetime | None) -> datetime:
-    aware = _aware(value)
-    assert aware is not None
-    return aware
-
-
 def _dataset(row: RowMapping) -> Dataset:
     return Dataset(
         id=row["id"],
         project_id=row["project_id"],
         name=row["name"],
-        created_at=_required_time(row["created_at"]),
-        updated_at=_required_time(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         description=row["description"],
         metadata=row["metadata"],
         input_schema=row["input_schema"],
@@ -189,16 +177,16 @@ def _item(row: RowMapping) -> DatasetItem:
         id=row["id"],
         project_id=row["project_id"],
         dataset_id=row["dataset_id"],
-        valid_from=_required_time(row["valid_from"]),
-        created_at=_required_time(row["created_at"]),
-        updated_at=_required_time(row["updated_at"]),
+        valid_from=required_time(row["valid_from"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         status=DatasetStatus(row["status"]),
         input=row["input"],
         expected_output=row["expected_output"],
         metadata=row["metadata"],
         source_trace_id=row["source_trace_id"],
         source_observation_id=row["source_observation_id"],
-        valid_to=_aware(row["valid_to"]),
+        valid_to=aware(row["valid_to"]),
         is_deleted=bool(row["is_deleted"]),
     )
 
@@ -208,8 +196,8 @@ def _run(row: RowMapping) -> DatasetRun:
         id=row["id"],
         project_id=row["project_id"],
         name=row["name"],
-        created_at=_required_time(row["created_at"]),
-        updated_at=_required_time(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         dataset_id=row["dataset_id"],
         description=row["description"],
         metadata=row["metadata"],
@@ -226,14 +214,14 @@ def _run_item(row: RowMapping, prefix: str = "") -> DatasetRunItem:
         dataset_run_id=get("dataset_run_id"),
         dataset_item_id=get("dataset_item_id"),
         trace_id=get("trace_id"),
-        created_at=_required_time(get("created_at")),
-        updated_at=_required_time(get("updated_at")),
-        start_time=_required_time(get("start_time")),
+        created_at=required_time(get("created_at")),
+        updated_at=required_time(get("updated_at")),
+        start_time=required_time(get("start_time")),
         observation_id=get("observation_id"),
-        end_time=_aware(get("end_time")),
+        end_time=aware(get("end_time")),
         level=Level(get("level")),
         environment=get("environment"),
-        dataset_item_version=_aware(get("dataset_item_version")),
+        dataset_item_version=aware(get("dataset_item_version")),
         expected_output=get("expected_output"),
         item_metadata=get("item_metadata"),
     )
@@ -641,10 +629,10 @@ class SqlDatasetRepository(SqlRepository):
         return [
             ExperimentSummary(
                 run=_run(row),
-                start_time=_required_time(row["first_start"]),
-                end_time=_required_time(row["last_end"]),
+                start_time=required_time(row["first_start"]),
+                end_time=required_time(row["last_end"]),
                 item_count=int(row["item_count"]),
-                last_activity=_required_time(row["last_activity"]),
+                last_activity=required_time(row["last_activity"]),
             )
             for row in rows
         ]

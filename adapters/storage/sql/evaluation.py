@@ -6,7 +6,7 @@ The tables join `tables.metadata`; migration `0004_evaluation` creates them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
-from fathom.adapters.storage.sql.types import Json, UtcDateTime
+from fathom.adapters.storage.sql.types import Json, UtcDateTime, aware, required_time
 from fathom.core.domain.errors import Conflict
 from fathom.core.domain.score_configs import ConfigCategory, ScoreConfig
 from fathom.core.domain.scores import ScoreDataType
@@ -155,19 +155,6 @@ annotation_queue_assignments = Table(
 )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _when(value: datetime | None) -> datetime:
-    aware = _aware(value)
-    assert aware is not None
-    return aware
-
-
 async def _count(repository: SqlRepository, table: Table, *conditions: Any) -> int:
     statement = select(func.count().label("n")).select_from(table).where(*conditions)
     row = await repository._one(statement)
@@ -184,8 +171,8 @@ def _config(row: RowMapping) -> ScoreConfig:
         project_id=row["project_id"],
         name=row["name"],
         data_type=ScoreDataType(row["data_type"]),
-        created_at=_when(row["created_at"]),
-        updated_at=_when(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         is_archived=bool(row["is_archived"]),
         min_value=row["min_value"],
         max_value=row["max_value"],
@@ -278,8 +265,8 @@ def _comment(row: RowMapping) -> Comment:
         object_type=CommentObjectType(row["object_type"]),
         object_id=row["object_id"],
         content=row["content"],
-        created_at=_when(row["created_at"]),
-        updated_at=_when(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         author_user_id=row["author_user_id"],
     )
 
@@ -333,8 +320,8 @@ def _queue(row: RowMapping) -> AnnotationQueue:
         id=row["id"],
         project_id=row["project_id"],
         name=row["name"],
-        created_at=_when(row["created_at"]),
-        updated_at=_when(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         description=row["description"],
         score_config_ids=list(row["score_config_ids"] or ()),
     )
@@ -347,10 +334,10 @@ def _item(row: RowMapping) -> AnnotationQueueItem:
         queue_id=row["queue_id"],
         object_id=row["object_id"],
         object_type=AnnotationObjectType(row["object_type"]),
-        created_at=_when(row["created_at"]),
-        updated_at=_when(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         status=AnnotationStatus(row["status"]),
-        completed_at=_aware(row["completed_at"]),
+        completed_at=aware(row["completed_at"]),
     )
 
 

@@ -12,7 +12,7 @@ only writer and updates them in the same transaction as the rows.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
-from fathom.adapters.storage.sql.types import Json, UtcDateTime
+from fathom.adapters.storage.sql.types import Json, UtcDateTime, required_time
 from fathom.core.domain.errors import Conflict
 from fathom.core.domain.prompts import (
     Dependent,
@@ -139,11 +139,6 @@ prompt_protected_labels = Table(
 )
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _prompt(row: RowMapping) -> PromptVersion:
     return PromptVersion(
         id=row["id"],
@@ -157,8 +152,8 @@ def _prompt(row: RowMapping) -> PromptVersion:
         tags=list(row["tags"] or ()),
         commit_message=row["commit_message"],
         created_by=row["created_by"],
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
     )
 
 
@@ -443,7 +438,7 @@ class SqlPromptRepository(SqlRepository):
                     # Upstream aggregates with array_agg(DISTINCT …): sorted, no duplicates.
                     labels=sorted({label for row in versions for label in row["labels"] or ()}),
                     tags=list(newest["tags"] or ()),
-                    last_updated_at=max(_aware(row["updated_at"]) for row in versions),
+                    last_updated_at=max(required_time(row["updated_at"]) for row in versions),
                     last_config=newest["config"],
                 )
             )

@@ -24,6 +24,7 @@ from fathom.adapters.storage.sql.evaluation import (
 from fathom.adapters.storage.sql.media import SqlMediaRepository
 from fathom.adapters.storage.sql.prompts import SqlPromptRepository
 from fathom.adapters.storage.sql.repository import SqlRepository
+from fathom.adapters.storage.sql.types import aware
 from fathom.core.domain.access import (
     ApiKey,
     ApiKeyScope,
@@ -55,13 +56,6 @@ class SqlOptions(BaseModel):
     echo: bool = False
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class SqlOrganizationRepository(SqlRepository):
     async def get(self, organization_id: str) -> Organization | None:
         row = await self._one(
@@ -72,7 +66,7 @@ class SqlOrganizationRepository(SqlRepository):
         return Organization(
             id=row["id"],
             name=row["name"],
-            created_at=_aware(row["created_at"]),
+            created_at=aware(row["created_at"]),
             metadata=row["metadata"] or {},
         )
 
@@ -93,7 +87,7 @@ def _project(row: RowMapping) -> Project:
         id=row["id"],
         name=row["name"],
         organization_id=row["organization_id"],
-        created_at=_aware(row["created_at"]),
+        created_at=aware(row["created_at"]),
         metadata=row["metadata"] or {},
         retention_days=row["retention_days"],
     )
@@ -135,7 +129,7 @@ class SqlUserRepository(SqlRepository):
             id=row["id"],
             email=row["email"],
             name=row["name"],
-            created_at=_aware(row["created_at"]),
+            created_at=aware(row["created_at"]),
             password_hash=row["password_hash"],
             admin=row["admin"],
         )
@@ -168,7 +162,7 @@ class SqlMembershipRepository(SqlRepository):
             organization_id=row["organization_id"],
             user_id=row["user_id"],
             role=Role(row["role"]),
-            created_at=_aware(row["created_at"]),
+            created_at=aware(row["created_at"]),
         )
 
     async def add(self, membership: Membership) -> None:
@@ -192,10 +186,10 @@ def _api_key(row: RowMapping) -> ApiKey:
         scope=ApiKeyScope(row["scope"]),
         organization_id=row["organization_id"],
         project_id=row["project_id"],
-        created_at=_aware(row["created_at"]),
+        created_at=aware(row["created_at"]),
         note=row["note"],
-        expires_at=_aware(row["expires_at"]),
-        last_used_at=_aware(row["last_used_at"]),
+        expires_at=aware(row["expires_at"]),
+        last_used_at=aware(row["last_used_at"]),
     )
 
 
@@ -261,13 +255,13 @@ def _model(row: RowMapping) -> Model:
         project_id=row["project_id"],
         model_name=row["model_name"],
         match_pattern=row["match_pattern"],
-        start_date=_aware(row["start_date"]),
+        start_date=aware(row["start_date"]),
         unit=row["unit"],
         tokenizer_id=row["tokenizer_id"],
         tokenizer_config=row["tokenizer_config"],
         pricing_tiers=tuple(tier_from_json(raw) for raw in row["pricing_tiers"] or ()),
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
     )
 
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
@@ -38,6 +38,25 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None:
+    """`value` tagged UTC if it came back naive: everything is stored in UTC, and SQLite
+    hands back naive datetimes wherever a value did not pass through `UtcDateTime`."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def required_time(value: datetime | None) -> datetime:
+    """`aware` for a NOT NULL column, typed so."""
+    moment = aware(value)
+    assert moment is not None
+    return moment
 
 
 def _json(*, none_as_null: bool) -> TypeEngine[Any]:
