@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import queue as stdlib_queue
 import sqlite3
@@ -31,6 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
+from fathom.adapters.queue.jobs import check_job, failure_text, retry_delay
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
 from fathom.core.ports.queue import Job, JobHandler
 
@@ -68,9 +68,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 # Upper bound on commands per transaction, so one huge burst cannot delay every caller in it
 # behind a single enormous commit.
 _MAX_GROUP = 2048
-# Keeps a pathological max_attempts from overflowing the float backoff.
-_MAX_BACKOFF_EXPONENT = 32
-_MAX_ERROR_CHARS = 4000
 # SQLite's own auto-checkpoint runs inside whichever COMMIT crosses the threshold, stalling
 # every caller of that group for two fsyncs. Instead the writer checkpoints when it finds no
 # command waiting (after this many groups, or after this long without new commands), and
@@ -153,12 +150,7 @@ class LocalDurableQueue:
     # -- JobQueue ----------------------------------------------------------------------------
 
     async def enqueue(self, kind: str, payload: dict[str, Any], delay_seconds: float = 0) -> str:
-        if not kind:
-            raise InvalidInput("job kind must be a non-empty string")
-        if not isinstance(payload, dict):
-            raise InvalidInput("job payload must be a JSON object")
-        if not (0 <= delay_seconds < math.inf):
-            raise InvalidInput(f"delay_seconds must be finite and >= 0, not {delay_seconds!r}")
+        check_job(kind, payload, delay_seconds)
         try:
             body = orjson.dumps(payload)
         except TypeError as exc:
@@ -202,7 +194,7 @@ class LocalDurableQueue:
                 raise
             except Exception as exc:
                 logger.warning("job handler failed for %d job(s): %r", len(jobs), exc)
-                error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+                error = failure_text(exc)
                 settle = partial(self._nack_sync, ids=ids, error=error)
             else:
                 settle = partial(self._ack_sync, ids=ids)
@@ -551,10 +543,9 @@ class LocalDurableQueue:
                 )
                 connection.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             else:
-                exponent = min(attempts - 1, _MAX_BACKOFF_EXPONENT)
                 connection.execute(
                     "UPDATE jobs SET available_at = ? WHERE id = ?",
-                    (now + self._backoff_base * 2**exponent, job_id),
+                    (now + retry_delay(self._backoff_base, attempts), job_id),
                 )
 
     def _release_sync(self, connection: sqlite3.Connection, *, ids: list[int]) -> None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import socket
 import time
@@ -47,14 +46,13 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from fathom.adapters.queue.jobs import check_job, failure_text, retry_delay
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
 from fathom.core.ports.queue import Job, JobHandler
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_MAX_BACKOFF_EXPONENT = 32
-_MAX_ERROR_CHARS = 4000
 # Due jobs moved from the delayed set per script call: bounds the time Redis spends in it.
 _PROMOTE_LIMIT = 500
 
@@ -211,12 +209,7 @@ class RedisStreamsQueue:
     # -- JobQueue ----------------------------------------------------------------------------
 
     async def enqueue(self, kind: str, payload: dict[str, Any], delay_seconds: float = 0) -> str:
-        if not kind:
-            raise InvalidInput("job kind must be a non-empty string")
-        if not isinstance(payload, dict):
-            raise InvalidInput("job payload must be a JSON object")
-        if not (0 <= delay_seconds < math.inf):
-            raise InvalidInput(f"delay_seconds must be finite and >= 0, not {delay_seconds!r}")
+        check_job(kind, payload, delay_seconds)
         job = Job(
             id=uuid.uuid4().hex,
             kind=kind,
@@ -413,12 +406,12 @@ class RedisStreamsQueue:
             task.add_done_callback(self._background.discard)
 
     async def _release_rows(self, rows: list[tuple[bytes, Any]]) -> None:
-        args: list[Any] = [self._group, self._dead_letter_limit]
+        settled: list[tuple[Any, ...]] = []
         for stream_id, fields in rows:
             raw = fields.get(b"job") if isinstance(fields, dict) else None
-            args += [stream_id, "release", raw, 0] if raw else [stream_id, "ack", b"", 0]
+            settled.append((stream_id, "release", raw, 0) if raw else (stream_id, "ack", b"", 0))
         with contextlib.suppress(RedisError, OSError):
-            await self._settle(keys=[self._stream, self._delayed, self._dead], args=args)
+            await self._settle_script(settled)
 
     async def _entries(self, response: Any) -> list[_Entry]:
         """Decode an XREADGROUP/XAUTOCLAIM answer; entries that cannot be decoded go to the
@@ -433,11 +426,8 @@ class RedisStreamsQueue:
                 entries.append(_Entry(stream_id, job))
         if broken:
             logger.error("dead-lettering %d undecodable job(s) in %s", len(broken), self._stream)
-            args: list[Any] = [self._group, self._dead_letter_limit]
-            for stream_id in broken:
-                # An entry deleted since it was delivered has no fields: just acknowledge it.
-                args += [stream_id, "ack", b"", 0]
-            await _call(self._settle(keys=[self._stream, self._delayed, self._dead], args=args))
+            # An entry deleted since it was delivered has no fields: just acknowledge it.
+            await _call(self._settle_script((stream_id, "ack", b"", 0) for stream_id in broken))
         return entries
 
     async def _handle(self, handler: JobHandler, entries: list[_Entry]) -> None:
@@ -455,7 +445,7 @@ class RedisStreamsQueue:
         except Exception as exc:
             done.set()
             logger.warning("job handler failed for %d job(s): %r", len(entries), exc)
-            error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+            error = failure_text(exc)
             await self._settle_entries(self._failure_args(entries, error))
         else:
             done.set()
@@ -493,8 +483,7 @@ class RedisStreamsQueue:
                 document = _encode(Job(job.id, job.kind, job.payload, attempts, meta))
                 settled.append((entry.stream_id, "dead", document, 0))
             else:
-                exponent = min(attempts - 1, _MAX_BACKOFF_EXPONENT)
-                delay_ms = int(self._backoff_base * 2**exponent * 1000)
+                delay_ms = int(retry_delay(self._backoff_base, attempts) * 1000)
                 document = _encode(Job(job.id, job.kind, job.payload, attempts, meta))
                 settled.append((entry.stream_id, "retry", document, delay_ms))
         return settled
@@ -502,11 +491,8 @@ class RedisStreamsQueue:
     async def _settle_entries(self, settled: Iterable[tuple[Any, ...]]) -> None:
         if self._closed:
             return  # still pending in the group: claimed by another consumer later
-        args: list[Any] = [self._group, self._dead_letter_limit]
-        for item in settled:
-            args.extend(item)
         try:
-            await _call(self._settle(keys=[self._stream, self._delayed, self._dead], args=args))
+            await _call(self._settle_script(settled))
         except RedisError as exc:
             if self._closed:
                 return  # still pending in the group: claimed by another consumer later
@@ -519,17 +505,20 @@ class RedisStreamsQueue:
         if self._closed:
             return
         settled = [(entry.stream_id, "release", _encode(entry.job), 0) for entry in entries]
-        args: list[Any] = [self._group, self._dead_letter_limit]
-        for item in settled:
-            args.extend(item)
         # Shielded and bounded: the caller is waiting for this task to finish cancelling.
-        release = asyncio.ensure_future(
-            self._settle(keys=[self._stream, self._delayed, self._dead], args=args)
-        )
+        release = asyncio.ensure_future(self._settle_script(settled))
         try:
             await asyncio.wait_for(asyncio.shield(release), timeout=2.0)
         except (TimeoutError, RedisError, OSError, asyncio.CancelledError) as exc:
             logger.warning("handing back %d job(s) failed; claimed later: %r", len(entries), exc)
+
+    def _settle_script(self, settled: Iterable[tuple[Any, ...]]) -> Awaitable[Any]:
+        """The settle script's call for (stream id, action, job document, delay ms) tuples,
+        not yet awaited: the callers differ in how they await it."""
+        args: list[Any] = [self._group, self._dead_letter_limit]
+        for item in settled:
+            args.extend(item)
+        return self._settle(keys=[self._stream, self._delayed, self._dead], args=args)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
