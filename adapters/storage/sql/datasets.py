@@ -337,15 +337,15 @@ class SqlDatasetRepository(SqlRepository):
 
     async def get(self, project_id: str, dataset_id: str) -> Dataset | None:
         t = datasets.c
-        row = await self._one(
-            select(datasets).where(t.project_id == project_id, t.id == dataset_id)
+        return await self._one_as(
+            select(datasets).where(t.project_id == project_id, t.id == dataset_id), _dataset
         )
-        return None if row is None else _dataset(row)
 
     async def get_by_name(self, project_id: str, name: str) -> Dataset | None:
         t = datasets.c
-        row = await self._one(select(datasets).where(t.project_id == project_id, t.name == name))
-        return None if row is None else _dataset(row)
+        return await self._one_as(
+            select(datasets).where(t.project_id == project_id, t.name == name), _dataset
+        )
 
     async def add(self, dataset: Dataset) -> None:
         values = {
@@ -380,15 +380,14 @@ class SqlDatasetRepository(SqlRepository):
 
     async def list_datasets(self, project_id: str, page: int, limit: int) -> Page[Dataset]:
         t = datasets.c
-        rows = await self._all(
-            select(datasets)
-            .where(t.project_id == project_id)
-            .order_by(t.created_at.desc(), t.id)
-            .limit(limit)
-            .offset((page - 1) * limit)
+        return await self._page(
+            datasets,
+            [t.project_id == project_id],
+            [t.created_at.desc(), t.id],
+            page,
+            limit,
+            _dataset,
         )
-        total = await self._count(select(func.count()).where(t.project_id == project_id))
-        return Page(items=[_dataset(row) for row in rows], total=total)
 
     # -- items --
 
@@ -397,13 +396,13 @@ class SqlDatasetRepository(SqlRepository):
         # second revises what the first wrote rather than a version that is no longer current.
         await self._lock("dataset_item", project_id, item_id)
         t = dataset_items.c
-        row = await self._one(
+        return await self._one_as(
             select(dataset_items)
             .where(t.project_id == project_id, t.id == item_id, t.valid_to.is_(None))
             .order_by(t.valid_from.desc())
-            .limit(1)
+            .limit(1),
+            _item,
         )
-        return None if row is None else _item(row)
 
     async def item_as_of(
         self, project_id: str, item_id: str, at: datetime | None
@@ -452,15 +451,9 @@ class SqlDatasetRepository(SqlRepository):
     async def list_items(self, project_id: str, query: ItemQuery) -> Page[DatasetItem]:
         t = dataset_items.c
         clauses = self._item_filter(project_id, query)
-        rows = await self._all(
-            select(dataset_items)
-            .where(*clauses)
-            .order_by(t.valid_from.desc(), t.id)
-            .limit(query.limit)
-            .offset((query.page - 1) * query.limit)
+        return await self._page(
+            dataset_items, clauses, [t.valid_from.desc(), t.id], query.page, query.limit, _item
         )
-        total = await self._count(select(func.count()).select_from(dataset_items).where(*clauses))
-        return Page(items=[_item(row) for row in rows], total=total)
 
     async def current_items_of_dataset(self, project_id: str, dataset_id: str) -> list[DatasetItem]:
         query = ItemQuery(dataset_id=dataset_id)
@@ -475,21 +468,20 @@ class SqlDatasetRepository(SqlRepository):
 
     async def get_run(self, project_id: str, run_id: str) -> DatasetRun | None:
         t = dataset_runs.c
-        row = await self._one(
-            select(dataset_runs).where(t.project_id == project_id, t.id == run_id)
+        return await self._one_as(
+            select(dataset_runs).where(t.project_id == project_id, t.id == run_id), _run
         )
-        return None if row is None else _run(row)
 
     async def get_run_by_name(
         self, project_id: str, dataset_id: str, name: str
     ) -> DatasetRun | None:
         t = dataset_runs.c
-        row = await self._one(
+        return await self._one_as(
             select(dataset_runs).where(
                 t.project_id == project_id, t.dataset_id == dataset_id, t.name == name
-            )
+            ),
+            _run,
         )
-        return None if row is None else _run(row)
 
     async def add_run_if_absent(self, run: DatasetRun) -> bool:
         return await self._insert_if_absent(dataset_runs, _run_values(run))
@@ -511,15 +503,9 @@ class SqlDatasetRepository(SqlRepository):
     ) -> Page[DatasetRun]:
         t = dataset_runs.c
         clauses = [t.project_id == project_id, t.dataset_id == dataset_id]
-        rows = await self._all(
-            select(dataset_runs)
-            .where(*clauses)
-            .order_by(t.created_at.desc(), t.id)
-            .limit(limit)
-            .offset((page - 1) * limit)
+        return await self._page(
+            dataset_runs, clauses, [t.created_at.desc(), t.id], page, limit, _run
         )
-        total = await self._count(select(func.count()).select_from(dataset_runs).where(*clauses))
-        return Page(items=[_run(row) for row in rows], total=total)
 
     async def delete_run(self, project_id: str, run_id: str) -> bool:
         # Explicit, not only ON DELETE CASCADE: SQLite enforces it only with its pragma on.
@@ -540,10 +526,10 @@ class SqlDatasetRepository(SqlRepository):
 
     async def get_run_item(self, project_id: str, run_item_id: str) -> DatasetRunItem | None:
         t = dataset_run_items.c
-        row = await self._one(
-            select(dataset_run_items).where(t.project_id == project_id, t.id == run_item_id)
+        return await self._one_as(
+            select(dataset_run_items).where(t.project_id == project_id, t.id == run_item_id),
+            _run_item,
         )
-        return None if row is None else _run_item(row)
 
     async def add_run_item_if_absent(self, item: DatasetRunItem) -> bool:
         return await self._insert_if_absent(dataset_run_items, _run_item_values(item))
@@ -564,16 +550,11 @@ class SqlDatasetRepository(SqlRepository):
     ) -> Page[DatasetRunItem]:
         t = dataset_run_items.c
         clauses = [t.project_id == project_id, t.dataset_run_id == run_id]
-        statement = select(dataset_run_items).where(*clauses).order_by(t.created_at.desc(), t.id)
+        order_by = [t.created_at.desc(), t.id]
         if page is not None and limit is not None:
-            statement = statement.limit(limit).offset((page - 1) * limit)
-        rows = await self._all(statement)
-        if page is None or limit is None:
-            return Page(items=[_run_item(row) for row in rows], total=len(rows))
-        total = await self._count(
-            select(func.count()).select_from(dataset_run_items).where(*clauses)
-        )
-        return Page(items=[_run_item(row) for row in rows], total=total)
+            return await self._page(dataset_run_items, clauses, order_by, page, limit, _run_item)
+        rows = await self._all(select(dataset_run_items).where(*clauses).order_by(*order_by))
+        return Page(items=[_run_item(row) for row in rows], total=len(rows))
 
     async def delete_run_items_of_item(self, project_id: str, dataset_item_id: str) -> int:
         t = dataset_run_items.c
@@ -665,10 +646,6 @@ class SqlDatasetRepository(SqlRepository):
         return [(_run_item(row, "item_"), _run(row)) for row in rows]
 
     # -- helpers --
-
-    async def _count(self, statement: Any) -> int:
-        result = await self._uow.connection.execute(statement)
-        return int(result.scalar_one())
 
     async def _insert_if_absent(self, table: Table, values: dict[str, Any]) -> bool:
         # No conflict target: a run also collides on its (dataset, name) unique key.

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
-    func,
     select,
     update,
 )
@@ -155,12 +154,6 @@ annotation_queue_assignments = Table(
 )
 
 
-async def _count(repository: SqlRepository, table: Table, *conditions: Any) -> int:
-    statement = select(func.count().label("n")).select_from(table).where(*conditions)
-    row = await repository._one(statement)
-    return int(row["n"]) if row is not None else 0
-
-
 # --- score configs -----------------------------------------------------------------------------
 
 
@@ -204,12 +197,12 @@ def _config_values(config: ScoreConfig) -> dict[str, Any]:
 
 class SqlScoreConfigRepository(SqlRepository):
     async def get(self, project_id: str, config_id: str) -> ScoreConfig | None:
-        row = await self._one(
+        return await self._one_as(
             select(score_configs).where(
                 score_configs.c.project_id == project_id, score_configs.c.id == config_id
-            )
+            ),
+            _config,
         )
-        return None if row is None else _config(row)
 
     async def get_many(self, project_id: str, config_ids: Sequence[str]) -> list[ScoreConfig]:
         if not config_ids:
@@ -244,15 +237,15 @@ class SqlScoreConfigRepository(SqlRepository):
         )
 
     async def list_for_project(self, project_id: str, page: int, limit: int) -> Page[ScoreConfig]:
-        rows = await self._all(
-            select(score_configs)
-            .where(score_configs.c.project_id == project_id)
-            .order_by(score_configs.c.created_at.desc(), score_configs.c.id.desc())
-            .limit(limit)
-            .offset((page - 1) * limit)
+        c = score_configs.c
+        return await self._page(
+            score_configs,
+            [c.project_id == project_id],
+            [c.created_at.desc(), c.id.desc()],
+            page,
+            limit,
+            _config,
         )
-        total = await _count(self, score_configs, score_configs.c.project_id == project_id)
-        return Page(items=[_config(row) for row in rows], total=total)
 
 
 # --- comments ----------------------------------------------------------------------------------
@@ -273,10 +266,12 @@ def _comment(row: RowMapping) -> Comment:
 
 class SqlCommentRepository(SqlRepository):
     async def get(self, project_id: str, comment_id: str) -> Comment | None:
-        row = await self._one(
-            select(comments).where(comments.c.project_id == project_id, comments.c.id == comment_id)
+        return await self._one_as(
+            select(comments).where(
+                comments.c.project_id == project_id, comments.c.id == comment_id
+            ),
+            _comment,
         )
-        return None if row is None else _comment(row)
 
     async def add(self, comment: Comment) -> None:
         await self._insert(
@@ -301,15 +296,14 @@ class SqlCommentRepository(SqlRepository):
             conditions.append(comments.c.object_id == query.object_id)
         if query.author_user_id is not None:
             conditions.append(comments.c.author_user_id == query.author_user_id)
-        rows = await self._all(
-            select(comments)
-            .where(*conditions)
-            .order_by(comments.c.created_at.desc(), comments.c.id.desc())
-            .limit(query.limit)
-            .offset((query.page - 1) * query.limit)
+        return await self._page(
+            comments,
+            conditions,
+            [comments.c.created_at.desc(), comments.c.id.desc()],
+            query.page,
+            query.limit,
+            _comment,
         )
-        total = await _count(self, comments, *conditions)
-        return Page(items=[_comment(row) for row in rows], total=total)
 
 
 # --- annotation queues -------------------------------------------------------------------------
@@ -343,20 +337,20 @@ def _item(row: RowMapping) -> AnnotationQueueItem:
 
 class SqlAnnotationQueueRepository(SqlRepository):
     async def get(self, project_id: str, queue_id: str) -> AnnotationQueue | None:
-        row = await self._one(
+        return await self._one_as(
             select(annotation_queues).where(
                 annotation_queues.c.project_id == project_id, annotation_queues.c.id == queue_id
-            )
+            ),
+            _queue,
         )
-        return None if row is None else _queue(row)
 
     async def get_by_name(self, project_id: str, name: str) -> AnnotationQueue | None:
-        row = await self._one(
+        return await self._one_as(
             select(annotation_queues).where(
                 annotation_queues.c.project_id == project_id, annotation_queues.c.name == name
-            )
+            ),
+            _queue,
         )
-        return None if row is None else _queue(row)
 
     async def add(self, queue: AnnotationQueue) -> None:
         values = {
@@ -378,16 +372,15 @@ class SqlAnnotationQueueRepository(SqlRepository):
     async def list_for_project(
         self, project_id: str, page: int, limit: int
     ) -> Page[AnnotationQueue]:
-        condition = annotation_queues.c.project_id == project_id
-        rows = await self._all(
-            select(annotation_queues)
-            .where(condition)
-            .order_by(annotation_queues.c.created_at.desc(), annotation_queues.c.id.desc())
-            .limit(limit)
-            .offset((page - 1) * limit)
+        c = annotation_queues.c
+        return await self._page(
+            annotation_queues,
+            [c.project_id == project_id],
+            [c.created_at.desc(), c.id.desc()],
+            page,
+            limit,
+            _queue,
         )
-        total = await _count(self, annotation_queues, condition)
-        return Page(items=[_queue(row) for row in rows], total=total)
 
     def _item_where(self, project_id: str, queue_id: str, item_id: str) -> tuple[Any, ...]:
         c = annotation_queue_items.c
@@ -396,10 +389,10 @@ class SqlAnnotationQueueRepository(SqlRepository):
     async def get_item(
         self, project_id: str, queue_id: str, item_id: str
     ) -> AnnotationQueueItem | None:
-        row = await self._one(
-            select(annotation_queue_items).where(*self._item_where(project_id, queue_id, item_id))
+        return await self._one_as(
+            select(annotation_queue_items).where(*self._item_where(project_id, queue_id, item_id)),
+            _item,
         )
-        return None if row is None else _item(row)
 
     async def add_item(self, item: AnnotationQueueItem) -> None:
         await self._insert(
@@ -446,15 +439,14 @@ class SqlAnnotationQueueRepository(SqlRepository):
         conditions: list[Any] = [c.project_id == project_id, c.queue_id == queue_id]
         if status is not None:
             conditions.append(c.status == status.value)
-        rows = await self._all(
-            select(annotation_queue_items)
-            .where(*conditions)
-            .order_by(c.created_at.desc(), c.id.desc())
-            .limit(limit)
-            .offset((page - 1) * limit)
+        return await self._page(
+            annotation_queue_items,
+            conditions,
+            [c.created_at.desc(), c.id.desc()],
+            page,
+            limit,
+            _item,
         )
-        total = await _count(self, annotation_queue_items, *conditions)
-        return Page(items=[_item(row) for row in rows], total=total)
 
     async def assign(self, project_id: str, queue_id: str, user_id: str, at: datetime) -> None:
         values = {"project_id": project_id, "queue_id": queue_id, "user_id": user_id}

@@ -79,18 +79,17 @@ def _media(row: RowMapping) -> Media:
 
 class SqlMediaRepository(SqlRepository):
     async def get(self, project_id: str, media_id: str) -> Media | None:
-        row = await self._one(
-            select(media).where(media.c.project_id == project_id, media.c.id == media_id)
+        return await self._one_as(
+            select(media).where(media.c.project_id == project_id, media.c.id == media_id), _media
         )
-        return None if row is None else _media(row)
 
     async def get_by_hash(self, project_id: str, sha256_hash: str) -> Media | None:
-        row = await self._one(
+        return await self._one_as(
             select(media).where(
                 media.c.project_id == project_id, media.c.sha256_hash == sha256_hash
-            )
+            ),
+            _media,
         )
-        return None if row is None else _media(row)
 
     async def upsert(self, record: Media) -> None:
         values: dict[str, Any] = {

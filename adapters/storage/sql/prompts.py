@@ -180,17 +180,16 @@ class SqlPromptRepository(SqlRepository):
             )
         else:
             raise ValueError("give a version or a label")
-        row = await self._one(statement)
-        return None if row is None else _prompt(row)
+        return await self._one_as(statement, _prompt)
 
     async def latest(self, project_id: str, name: str) -> PromptVersion | None:
-        row = await self._one(
+        return await self._one_as(
             select(prompts)
             .where(prompts.c.project_id == project_id, prompts.c.name == name)
             .order_by(prompts.c.version.desc())
-            .limit(1)
+            .limit(1),
+            _prompt,
         )
-        return None if row is None else _prompt(row)
 
     async def list_versions(self, project_id: str, name: str) -> list[PromptVersion]:
         # Only writers (create, relabel, delete) list every version, as their first read: on

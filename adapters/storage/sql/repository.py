@@ -3,16 +3,20 @@ the few statements whose spelling differs between SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from fathom.core.ports.telemetry import Page
+
 if TYPE_CHECKING:
     from fathom.adapters.storage.sql.store import SqlUnitOfWork
+
+R = TypeVar("R")
 
 
 class SqlRepository:
@@ -30,6 +34,36 @@ class SqlRepository:
     async def _all(self, statement: Any) -> list[RowMapping]:
         result = await self._uow.connection.execute(statement)
         return list(result.mappings().all())
+
+    async def _one_as(self, statement: Any, row_to: Callable[[RowMapping], R]) -> R | None:
+        """The first row `statement` finds, as a record; None when it finds none."""
+        row = await self._one(statement)
+        return None if row is None else row_to(row)
+
+    async def _count(self, table: Table, *conditions: Any) -> int:
+        row = await self._one(select(func.count().label("n")).select_from(table).where(*conditions))
+        return int(row["n"]) if row is not None else 0
+
+    async def _page(
+        self,
+        table: Table,
+        conditions: Sequence[Any],
+        order_by: Sequence[Any],
+        page: int,
+        limit: int,
+        row_to: Callable[[RowMapping], R],
+    ) -> Page[R]:
+        """Page `page` (from 1) of `table`'s rows matching `conditions`, with how many match
+        in all, as the public API's list endpoints answer."""
+        rows = await self._all(
+            select(table)
+            .where(*conditions)
+            .order_by(*order_by)
+            .limit(limit)
+            .offset((page - 1) * limit)
+        )
+        total = await self._count(table, *conditions)
+        return Page(items=[row_to(row) for row in rows], total=total)
 
     async def _insert(self, table: Any, values: dict[str, Any]) -> None:
         await self._uow.connection.execute(insert(table).values(**values))

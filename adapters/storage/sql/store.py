@@ -95,8 +95,7 @@ def _project(row: RowMapping) -> Project:
 
 class SqlProjectRepository(SqlRepository):
     async def get(self, project_id: str) -> Project | None:
-        row = await self._one(select(t.projects).where(t.projects.c.id == project_id))
-        return None if row is None else _project(row)
+        return await self._one_as(select(t.projects).where(t.projects.c.id == project_id), _project)
 
     async def add(self, project: Project) -> None:
         await self._insert(
@@ -195,14 +194,15 @@ def _api_key(row: RowMapping) -> ApiKey:
 
 class SqlApiKeyRepository(SqlRepository):
     async def get_by_fast_hash(self, fast_hashed_secret_key: str) -> ApiKey | None:
-        row = await self._one(
-            select(t.api_keys).where(t.api_keys.c.fast_hashed_secret_key == fast_hashed_secret_key)
+        return await self._one_as(
+            select(t.api_keys).where(t.api_keys.c.fast_hashed_secret_key == fast_hashed_secret_key),
+            _api_key,
         )
-        return None if row is None else _api_key(row)
 
     async def get_by_public_key(self, public_key: str) -> ApiKey | None:
-        row = await self._one(select(t.api_keys).where(t.api_keys.c.public_key == public_key))
-        return None if row is None else _api_key(row)
+        return await self._one_as(
+            select(t.api_keys).where(t.api_keys.c.public_key == public_key), _api_key
+        )
 
     async def add(self, api_key: ApiKey) -> None:
         await self._insert(
@@ -267,18 +267,18 @@ def _model(row: RowMapping) -> Model:
 
 class SqlModelRepository(SqlRepository):
     async def get(self, project_id: str, model_id: str) -> Model | None:
-        row = await self._one(
-            select(t.models).where(t.models.c.project_id == project_id, t.models.c.id == model_id)
+        return await self._one_as(
+            select(t.models).where(t.models.c.project_id == project_id, t.models.c.id == model_id),
+            _model,
         )
-        return None if row is None else _model(row)
 
     async def get_by_name(self, project_id: str, model_name: str) -> Model | None:
-        row = await self._one(
+        return await self._one_as(
             select(t.models)
             .where(t.models.c.project_id == project_id, t.models.c.model_name == model_name)
-            .limit(1)
+            .limit(1),
+            _model,
         )
-        return None if row is None else _model(row)
 
     async def add(self, model: Model) -> None:
         if model.project_id is None:
