@@ -84,6 +84,7 @@ from fathom.core.usecases.ingestion import (
     DurableBatchWriter,
     ObservationPricer,
     ProcessIngestionJobs,
+    ScoreConfigCheck,
 )
 from fathom.core.usecases.media import (
     DownloadMediaContent,
@@ -294,6 +295,7 @@ def build_container(settings: Settings) -> Wiring:
         CreateProject,
         InitializeHeadless,
         ListProjectsOfKey,
+        ScoreConfigCheck,
         AcceptIngestionBatch,
         AcceptScores,
         CreateModel,

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from fathom.core.domain.access import Principal
 from fathom.core.domain.errors import InvalidInput, NotFound
 from fathom.core.domain.ingestion import (
+    INVALID_REQUEST_MESSAGE,
     EntityKind,
     EventError,
     EventType,
@@ -151,8 +152,9 @@ class DurableBatchWriter:
 class AcceptIngestionBatch:
     """`POST /api/public/ingestion`: per-event validation, the rest of the batch still lands."""
 
-    def __init__(self, writer: DurableBatchWriter) -> None:
+    def __init__(self, writer: DurableBatchWriter, score_configs: ScoreConfigCheck) -> None:
         self._writer = writer
+        self._score_configs = score_configs
 
     async def __call__(
         self, principal: Principal, body: Any, headers: Mapping[str, str]
@@ -179,11 +181,49 @@ class AcceptIngestionBatch:
             and raw.get("id") in accepted_ids
             and raw.get("type") != EventType.SDK_LOG
         ]
+        project_id = _project_of(principal)
+        if any(event.kind is EntityKind.SCORE for event in events):
+            to_store = await self._check_scores(project_id, events, to_store, result)
         if to_store:
-            project_id = _project_of(principal)
             masked = await self._writer.mask(principal, to_store, headers)
             await self._writer.write(project_id, masked)
         return result
+
+    async def _check_scores(
+        self,
+        project_id: str,
+        events: list[ParsedEvent],
+        to_store: list[dict[str, Any]],
+        result: BatchResult,
+    ) -> list[dict[str, Any]]:
+        """Score events as their configs make them; one failing its config is reported in the
+        207 and left out, like an invalid event."""
+        config_ids = {
+            event.event_id: event.config_id
+            for event in events
+            if isinstance(event, ScoreEvent) and event.config_id
+        }
+        configs = await self._score_configs.configs(project_id, list(config_ids.values()))
+        kept: list[dict[str, Any]] = []
+        rejected: set[str] = set()
+        for raw in to_store:
+            if raw.get("type") != EventType.SCORE_CREATE or type(raw.get("body")) is not dict:
+                kept.append(raw)
+                continue
+            body = self._score_configs.without_server_fields(raw["body"])
+            config_id = config_ids.get(raw["id"])
+            if config_id is not None:
+                problem = self._score_configs.apply(body, configs.get(config_id))
+                if problem is not None:
+                    rejected.add(raw["id"])
+                    result.errors.append(
+                        EventError(raw["id"], 400, INVALID_REQUEST_MESSAGE, problem).to_dict()
+                    )
+                    continue
+            kept.append({**raw, "body": body})
+        if rejected:
+            result.successes = [s for s in result.successes if s["id"] not in rejected]
+        return kept
 
 
 class AcceptOtlpSpans:
@@ -234,27 +274,19 @@ class ScoreResult:
 class AcceptScores:
     """`POST /api/public/scores`: one object (the contract) or an array (SDK 5.x).
 
-    A score naming a `configId` is checked against that config first (upstream's
-    `validateAndInflateScore`, which upstream runs later in the worker) and stored as the
-    config makes it: the config's name and data type, "True"/"False" for booleans and, for
-    categorical scores, the chosen category's number in the body's `categoryValue`. Scores
-    without a config never touch the record store.
+    A score naming a `configId` is checked against that config first (`ScoreConfigCheck`)
+    and stored as the config makes it. Scores without a config never touch the record store.
     """
-
-    CATEGORY_VALUE = "categoryValue"
 
     def __init__(
         self,
         writer: DurableBatchWriter,
         clock: Clock,
         ids: IdGenerator,
-        records: RecordStore,
-        configs: ScoreConfigCache | None = None,
+        score_configs: ScoreConfigCheck,
     ) -> None:
         self._writer, self._clock, self._ids = writer, clock, ids
-        # Wiring passes the cache the config use cases refresh, so their changes apply at
-        # once; alone, a private cache still sees them within its TTL.
-        self._configs = configs if configs is not None else ScoreConfigCache(records, clock)
+        self._score_configs = score_configs
 
     async def __call__(
         self,
@@ -280,18 +312,13 @@ class AcceptScores:
                     raise
                 result.errors.append(exc.message)
                 continue
-            body = item
-            if event.config_id or self.CATEGORY_VALUE in item:
-                # Inflation writes into the body; only the server may set the category value.
-                body = dict(item)
-                body.pop(self.CATEGORY_VALUE, None)
-            parsed.append((event, body))
-        wanted = list(dict.fromkeys(event.config_id for event, _ in parsed if event.config_id))
-        configs = await self._configs.get_many(project_id, wanted) if wanted else {}
+            parsed.append((event, self._score_configs.without_server_fields(item)))
+        wanted = [event.config_id for event, _ in parsed if event.config_id]
+        configs = await self._score_configs.configs(project_id, wanted)
         envelopes: list[dict[str, Any]] = []
         for event, body in parsed:
             if event.config_id:
-                problem = self._apply_config(body, configs.get(event.config_id))
+                problem = self._score_configs.apply(body, configs.get(event.config_id))
                 if problem is not None:
                     if single:
                         raise InvalidInput(problem)
@@ -304,7 +331,35 @@ class AcceptScores:
             await self._writer.write(project_id, masked)
         return result
 
-    def _apply_config(self, body: dict[str, Any], config: ScoreConfig | None) -> str | None:
+
+class ScoreConfigCheck:
+    """Scores that name a `configId`, checked against that config and inflated as it makes
+    them (upstream's `validateAndInflateScore`, which upstream runs later in the worker): the
+    config's name and data type, "True"/"False" for booleans and, for categorical scores, the
+    chosen category's number in the body's `categoryValue`. Used by both score paths (`POST
+    /api/public/scores` and `score-create` events of the batch endpoint)."""
+
+    CATEGORY_VALUE = "categoryValue"
+
+    def __init__(
+        self, records: RecordStore, clock: Clock, configs: ScoreConfigCache | None = None
+    ) -> None:
+        # Wiring passes the cache the config use cases refresh, so their changes apply at
+        # once; alone, a private cache still sees them within its TTL.
+        self._configs = configs if configs is not None else ScoreConfigCache(records, clock)
+
+    async def configs(self, project_id: str, config_ids: list[str]) -> Mapping[str, ScoreConfig]:
+        """The named configs of the project that exist; scores without one never read them."""
+        wanted = list(dict.fromkeys(config_ids))
+        return await self._configs.get_many(project_id, wanted) if wanted else {}
+
+    def without_server_fields(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A copy the check may write into, without what only the server may set."""
+        copy = dict(body)
+        copy.pop(self.CATEGORY_VALUE, None)
+        return copy
+
+    def apply(self, body: dict[str, Any], config: ScoreConfig | None) -> str | None:
         """Validate `body` against its config and inflate it in place; the problem, if any."""
         if config is None:
             return CONFIG_NOT_FOUND

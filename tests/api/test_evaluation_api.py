@@ -38,7 +38,7 @@ from fathom.core.usecases.evaluation import (
     UpdateAnnotationQueueItem,
     UpdateScoreConfig,
 )
-from fathom.core.usecases.ingestion import AcceptScores
+from fathom.core.usecases.ingestion import AcceptIngestionBatch, AcceptScores, ScoreConfigCheck
 from fathom.entrypoints.bootstrap import Runtime
 from fathom.entrypoints.http import context
 from fathom.entrypoints.http.errors import error_middleware
@@ -186,8 +186,14 @@ async def client(
             writer,  # type: ignore[arg-type]
             resolve(Clock),
             resolve(IdGenerator),
-            resolve(RecordStore),
-            resolve(ScoreConfigCache),
+            ScoreConfigCheck(resolve(RecordStore), resolve(Clock), resolve(ScoreConfigCache)),
+        ),
+    )
+    container.register(
+        AcceptIngestionBatch,
+        instance=AcceptIngestionBatch(
+            writer,  # type: ignore[arg-type]
+            ScoreConfigCheck(resolve(RecordStore), resolve(Clock), resolve(ScoreConfigCache)),
         ),
     )
     app = web.Application(middlewares=[error_middleware])
@@ -493,6 +499,43 @@ async def test_mixed_array_is_207_and_stores_only_the_valid_scores(
     stored = writer.bodies()
     assert sorted(stored) == ["ok", "plain"]
     assert (stored["ok"]["name"], stored["ok"]["dataType"]) == ("correct", "BOOLEAN")
+
+
+async def test_batch_score_events_are_checked_against_their_configs(
+    client: TestClient, writer: CapturingWriter
+) -> None:
+    created = await create_config(client, name="correct", dataType="BOOLEAN")
+
+    def event(event_id: str, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": event_id,
+            "type": event_type,
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": body,
+        }
+
+    batch = [
+        event("e-ok", "score-create", score(id="ok", value=1, configId=created["id"])),
+        event("e-bad", "score-create", score(id="bad", value=3, configId=created["id"])),
+        event("e-unknown", "score-create", score(id="unknown", configId="nope")),
+        event("e-plain", "score-create", score(id="plain", value=0.3, categoryValue=7)),
+        event("e-trace", "trace-create", {"id": "trace-1", "name": "kept"}),
+    ]
+    response = await client.post(
+        "/api/public/ingestion", json={"batch": batch}, headers=basic_auth()
+    )
+    assert response.status == 207
+    body = await response.json()
+    assert sorted(s["id"] for s in body["successes"]) == ["e-ok", "e-plain", "e-trace"]
+    errors = {e["id"]: e for e in body["errors"]}
+    assert sorted(errors) == ["e-bad", "e-unknown"]
+    assert errors["e-bad"]["status"] == 400
+    assert "Value must be either 0 or 1" in errors["e-bad"]["error"]
+    assert errors["e-unknown"]["error"] == CONFIG_NOT_FOUND
+    stored = writer.bodies()
+    assert sorted(stored) == ["ok", "plain", "trace-1"]
+    assert (stored["ok"]["name"], stored["ok"]["dataType"]) == ("correct", "BOOLEAN")
+    assert "categoryValue" not in stored["plain"]  # only the server sets it
 
 
 # --- comments ---------------------------------------------------------------------------------

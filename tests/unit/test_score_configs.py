@@ -27,7 +27,7 @@ from fathom.core.domain.score_configs import (
 )
 from fathom.core.domain.scores import ScoreDataType
 from fathom.core.usecases.evaluation import ScoreConfigCache
-from fathom.core.usecases.ingestion import AcceptScores
+from fathom.core.usecases.ingestion import AcceptScores, ScoreConfigCheck
 from tests.unit.fakes import FakeClock, SequentialIds
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -324,7 +324,8 @@ def accept_scores(
     writer = FakeWriter()
     clock = clock or FakeClock(NOW)
     cache = ScoreConfigCache(records, clock, ttl_seconds=5)  # type: ignore[arg-type]
-    use_case = AcceptScores(writer, clock, SequentialIds(), records, cache)  # type: ignore[arg-type]
+    check = ScoreConfigCheck(records, clock, cache)  # type: ignore[arg-type]
+    use_case = AcceptScores(writer, clock, SequentialIds(), check)  # type: ignore[arg-type]
     return use_case, writer
 
 
@@ -354,9 +355,9 @@ async def test_valid_scores_are_inflated_in_the_stored_body() -> None:
     assert result.errors == [] and len(result.accepted) == 2
     first, second = writer.bodies()
     assert (first["name"], first["dataType"], first["value"]) == ("verdict", "CATEGORICAL", "good")
-    assert first[AcceptScores.CATEGORY_VALUE] == 1.0
+    assert first[ScoreConfigCheck.CATEGORY_VALUE] == 1.0
     assert (second["name"], second["dataType"]) == ("correct", "BOOLEAN")
-    assert AcceptScores.CATEGORY_VALUE not in second
+    assert ScoreConfigCheck.CATEGORY_VALUE not in second
     assert records.score_configs.reads == [["cat", "bool"]]  # one read for both
 
 
@@ -395,7 +396,7 @@ async def test_one_item_array_lists_the_error_when_told_it_is_an_array() -> None
 async def test_clients_cannot_set_the_category_value() -> None:
     use_case, writer = accept_scores(FakeRecords())
     await use_case(PRINCIPAL, [score(value="good", categoryValue=99)], {})
-    assert AcceptScores.CATEGORY_VALUE not in writer.bodies()[0]
+    assert ScoreConfigCheck.CATEGORY_VALUE not in writer.bodies()[0]
 
 
 async def test_configs_of_another_project_are_not_found() -> None:
