@@ -148,3 +148,44 @@ async def test_newest_version_wins_and_deleted_rows_stay_hidden(
     # A deleted trace's rows are gone from every part of the answer.
     await store.delete_traces(project, ["t"])
     assert list(await trace_get(store, project, "t")) == [[], [], []]
+
+
+async def test_rows_far_from_the_trace_timestamp_are_found(
+    store: ClickHouseTelemetryStore, project: str
+) -> None:
+    """Trace get reads by trace id, not within a window around the trace's timestamp: an
+    observation or score months (and partitions) away from its trace still belongs to it."""
+    far = {"before": T0 - timedelta(days=200), "same": T0, "after": T0 + timedelta(days=95)}
+    await store.upsert_traces([Trace(id="t", project_id=project, timestamp=T0)])
+    await store.upsert_observations(
+        [
+            Observation(
+                id=f"o-{name}",
+                project_id=project,
+                trace_id="t",
+                type=ObservationType.SPAN,
+                start_time=moment,
+            )
+            for name, moment in far.items()
+        ]
+    )
+    await store.upsert_scores(
+        [
+            Score(
+                id=f"s-{name}",
+                project_id=project,
+                name="q",
+                timestamp=moment,
+                data_type=ScoreDataType.NUMERIC,
+                value=1.0,
+                trace_id="t",
+            )
+            for name, moment in far.items()
+        ]
+    )
+
+    traces, observations, scores = await trace_get(store, project, "t")
+    assert [t.id for t in traces] == ["t"]
+    assert [o.id for o in observations] == ["o-before", "o-same", "o-after"]
+    assert [o.start_time for o in observations] == list(far.values())
+    assert [s.id for s in scores] == ["s-before", "s-same", "s-after"]

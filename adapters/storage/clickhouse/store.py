@@ -22,10 +22,13 @@ Storage rules (see `schema.py`):
 - Reads see only the newest version of a row. Lookups by columns that never change for an id
   (id, an observation's or score's trace_id) take the newest row per id (`ORDER BY event_ts
   DESC LIMIT 1 BY id`) in one flat query; lookups started together (a trace, its observations
-  and its scores) share one UNION ALL query. Lists ordered by the time column (the default of
-  every list) pick candidate ids in primary-key order without `FINAL` and keep those whose
-  newest version still matches (see `_candidate_page`); totals, other orders and very deep
-  pages use `FINAL`.
+  and its scores) share one UNION ALL query, which names its columns with one `COLUMNS()`
+  matcher and leaves picking the newest version to Python. They find rows by id or trace id
+  wherever the rows' times lie (a bloom-filter pass per table; bounding the observations by
+  the trace's day measured slower at 1M observations, as it needs the trace first).
+  Lists ordered by the time column (the default of every list) pick candidate ids in
+  primary-key order without `FINAL` and keep those whose newest version still matches (see
+  `_candidate_page`); totals, other orders and very deep pages use `FINAL`.
 - The engine's planning cost grows with every nested SELECT and JOIN (milliseconds each on
   chDB), so reads prefer flat queries and do small joins and aggregates in Python.
 - Deletes insert `is_deleted = 1` tombstones (copies of the sort key with empty payloads); reads
