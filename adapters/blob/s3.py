@@ -216,14 +216,9 @@ class S3BlobStore:
         except ClientError as exc:
             code = _error_code(exc)
             if code in {"404", "NoSuchBucket", "NotFound"}:
-                raise ConfigurationError(
-                    f"{_SETTING}BUCKET={self.bucket}: bucket not found"
-                ) from None
+                raise self._bucket_not_found() from None
             if code in _BAD_CREDENTIALS:
-                raise ConfigurationError(
-                    f"{_SETTING}ACCESS_KEY_ID: invalid credentials or no access to bucket "
-                    f"{self.bucket!r} ({code})"
-                ) from None
+                raise self._no_access(code) from None
             if code in {"301", "PermanentRedirect", "AuthorizationHeaderMalformed"}:
                 raise ConfigurationError(
                     f"{_SETTING}REGION: bucket {self.bucket!r} is in another region ({code})"
@@ -232,10 +227,7 @@ class S3BlobStore:
                 f"{_SETTING}BUCKET={self.bucket}: S3 answered {code or 'an error'}: {exc}"
             ) from None
         except EndpointConnectionError as exc:
-            endpoint = self.endpoint_url or "the AWS endpoint"
-            raise ConfigurationError(
-                f"{_SETTING}ENDPOINT_URL={endpoint}: cannot connect to S3 ({exc})"
-            ) from None
+            raise ConfigurationError(self._unreachable(exc)) from None
         except BotoCoreError as exc:
             self._fail(exc)
 
@@ -264,14 +256,9 @@ class S3BlobStore:
             if code in _MISSING_KEY and key is not None:
                 raise NotFound(f"blob {key!r} not found") from None
             if code == "NoSuchBucket":
-                raise ConfigurationError(
-                    f"{_SETTING}BUCKET={self.bucket}: bucket not found"
-                ) from None
+                raise self._bucket_not_found() from None
             if code in _BAD_CREDENTIALS:
-                raise ConfigurationError(
-                    f"{_SETTING}ACCESS_KEY_ID: invalid credentials or no access to bucket "
-                    f"{self.bucket!r} ({code})"
-                ) from None
+                raise self._no_access(code) from None
             raise Unavailable(f"S3 request failed ({code}): {exc}") from exc
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             raise ConfigurationError(
@@ -279,8 +266,21 @@ class S3BlobStore:
                 f"{_SETTING}SECRET_ACCESS_KEY or provide AWS credentials in the environment"
             ) from None
         if isinstance(exc, EndpointConnectionError):
-            endpoint = self.endpoint_url or "the AWS endpoint"
-            raise Unavailable(
-                f"{_SETTING}ENDPOINT_URL={endpoint}: cannot connect to S3 ({exc})"
-            ) from exc
+            raise Unavailable(self._unreachable(exc)) from exc
         raise Unavailable(f"S3 request failed: {exc}") from exc
+
+    # The errors `ping` and `_fail` share, so a start-up check and a failed request name the
+    # setting to fix in the same words.
+
+    def _bucket_not_found(self) -> ConfigurationError:
+        return ConfigurationError(f"{_SETTING}BUCKET={self.bucket}: bucket not found")
+
+    def _no_access(self, code: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"{_SETTING}ACCESS_KEY_ID: invalid credentials or no access to bucket "
+            f"{self.bucket!r} ({code})"
+        )
+
+    def _unreachable(self, exc: Exception) -> str:
+        endpoint = self.endpoint_url or "the AWS endpoint"
+        return f"{_SETTING}ENDPOINT_URL={endpoint}: cannot connect to S3 ({exc})"
