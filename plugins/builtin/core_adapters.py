@@ -97,8 +97,13 @@ class RedisCacheOptions(_Options):
     shared_prompts: bool = True
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return None if value is None else value.get_secret_value()
+def _arguments(options: _Options) -> dict[str, Any]:
+    """Every option as the adapter's keyword argument of the same name, secrets revealed:
+    the adapters whose options mirror their constructor take them all this way."""
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in options
+    }
 
 
 def _sqlite(options: SqliteOptions, settings: Any) -> Any:
@@ -149,55 +154,25 @@ def _local_queue(options: LocalQueueOptions, settings: Any) -> Any:
 def _s3_blob(options: S3BlobOptions, settings: Any) -> Any:
     from fathom.adapters.blob.s3 import S3BlobStore
 
-    return S3BlobStore(
-        options.bucket,
-        endpoint_url=options.endpoint_url,
-        region=options.region,
-        access_key_id=options.access_key_id,
-        secret_access_key=_secret(options.secret_access_key),
-        force_path_style=options.force_path_style,
-        prefix=options.prefix,
-        sse=options.sse,
-        sse_kms_key_id=options.sse_kms_key_id,
-    )
+    return S3BlobStore(**_arguments(options))
 
 
 def _azure_blob(options: AzureBlobOptions, settings: Any) -> Any:
     from fathom.adapters.blob.azure import AzureBlobStore
 
-    return AzureBlobStore(
-        options.container,
-        connection_string=_secret(options.connection_string),
-        account_url=options.account_url,
-        account_name=options.account_name,
-        account_key=_secret(options.account_key),
-        prefix=options.prefix,
-    )
+    return AzureBlobStore(**_arguments(options))
 
 
 def _gcs_blob(options: GcsBlobOptions, settings: Any) -> Any:
     from fathom.adapters.blob.gcs import GcsBlobStore
 
-    return GcsBlobStore(
-        options.bucket,
-        project=options.project,
-        endpoint_url=options.endpoint_url,
-        credentials_file=_secret(options.credentials_file),
-        prefix=options.prefix,
-    )
+    return GcsBlobStore(**_arguments(options))
 
 
 def _redis_queue(options: RedisQueueOptions, settings: Any) -> Any:
     from fathom.adapters.queue.redis import RedisStreamsQueue
 
-    return RedisStreamsQueue(
-        options.url.get_secret_value(),
-        stream=options.stream,
-        group=options.group,
-        max_attempts=options.max_attempts,
-        backoff_base_seconds=options.backoff_base_seconds,
-        claim_idle_seconds=options.claim_idle_seconds,
-    )
+    return RedisStreamsQueue(**_arguments(options))
 
 
 def _memory_cache(options: MemoryCacheOptions, settings: Any) -> Any:
