@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,24 @@ def _start(
     return process
 
 
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    preferred_port: int,
+    argv: Callable[[int], list[str]],
+    address: Callable[[int], str],
+) -> Iterator[str]:
+    """The body of a session fixture: start the server on a free port, yield its address,
+    stop it at the end of the session."""
+    workdir = tmp_path_factory.mktemp(name)
+    port = _pick_port(name, preferred_port)
+    process = _start(name, argv(port), port, workdir)
+    try:
+        yield address(port)
+    finally:
+        stop(process)
+
+
 # -- S3 (moto) ----------------------------------------------------------------------------------
 
 
@@ -99,14 +117,13 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a moto S3 server on 127.0.0.1:15000."""
     if importlib.util.find_spec("moto.server") is None or importlib.util.find_spec("boto3") is None:
         unavailable("moto[server] and boto3 are not installed")
-    workdir = tmp_path_factory.mktemp("moto")
-    port = _pick_port("moto", S3_PORT)
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    process = _start("moto", argv, port, workdir)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    yield from _serve(
+        tmp_path_factory,
+        "moto",
+        S3_PORT,
+        lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        lambda port: f"http://127.0.0.1:{port}",
+    )
 
 
 def s3_client(endpoint: str) -> Any:
@@ -157,31 +174,30 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
         unavailable("Azurite needs Node.js (`node` is not on PATH)")
     if importlib.util.find_spec("azure.storage.blob") is None:
         unavailable("azure-storage-blob is not installed")
-    workdir = tmp_path_factory.mktemp("azurite")
-    port = _pick_port("azurite", AZURITE_PORT)
-    argv = [
-        str(AZURITE_BIN),
-        "--blobHost",
-        "127.0.0.1",
-        "--blobPort",
-        str(port),
-        # In memory (it refuses --location then); cwd is the temporary folder all the same.
-        "--inMemoryPersistence",
-        # The SDK speaks a newer API version than Azurite 3.35 knows.
-        "--skipApiVersionCheck",
-        "--loose",
-        "--disableTelemetry",
-        "--silent",
-    ]
-    process = _start("azurite", argv, port, workdir)
-    try:
-        yield (
+    yield from _serve(
+        tmp_path_factory,
+        "azurite",
+        AZURITE_PORT,
+        lambda port: [
+            str(AZURITE_BIN),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            # In memory (it refuses --location then); cwd is the temporary folder all the same.
+            "--inMemoryPersistence",
+            # The SDK speaks a newer API version than Azurite 3.35 knows.
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        lambda port: (
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
             f"AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
-        )
-    finally:
-        stop(process)
+        ),
+    )
 
 
 @pytest.fixture
@@ -210,25 +226,24 @@ def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         or importlib.util.find_spec("google.cloud.storage") is None
     ):
         unavailable("gcp-storage-emulator and google-cloud-storage are not installed")
-    workdir = tmp_path_factory.mktemp("gcs")
-    port = _pick_port("gcs-emulator", GCS_PORT)
-    argv = [
-        sys.executable,
-        "-m",
-        "gcp_storage_emulator",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--in-memory",
-        "--quiet",
-    ]
-    process = _start("gcs-emulator", argv, port, workdir)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    yield from _serve(
+        tmp_path_factory,
+        "gcs-emulator",
+        GCS_PORT,
+        lambda port: [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "--quiet",
+        ],
+        lambda port: f"http://127.0.0.1:{port}",
+    )
 
 
 def gcs_client(endpoint: str) -> Any:
