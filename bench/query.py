@@ -2,10 +2,10 @@
 reads) and a metrics query with 100k and 1M observations.
 
 Fills the embedded telemetry store directly (5 observations per trace, generations with
-usage and cost), then starts `fathom serve` on that data and times the public API over HTTP.
-Prints p50/p99 per endpoint and store size.
+usage and cost; with `--scores N`, N numeric scores per trace too), then starts `fathom serve`
+on that data and times the public API over HTTP. Prints p50/p99 per endpoint and store size.
 
-Run: `TZ=UTC python bench/query.py [--sizes 100000 1000000] [--repeat 50]`.
+Run: `TZ=UTC python bench/query.py [--sizes 100000 1000000] [--repeat 50] [--scores 0]`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fathom.core.domain.scores import Score, ScoreDataType
 from fathom.core.domain.tracing import Level, Observation, ObservationType, Trace
 from fathom.core.ports.telemetry import TelemetryStore
 from fathom.entrypoints.bootstrap import Runtime
@@ -52,7 +53,7 @@ def settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, init=init)
 
 
-async def fill(data_dir: Path, start: int, traces: int) -> list[str]:
+async def fill(data_dir: Path, start: int, traces: int, scores: int = 0) -> list[str]:
     runtime = Runtime(settings(data_dir))
     await runtime.start()
     store = runtime.resolve(TelemetryStore)
@@ -62,7 +63,7 @@ async def fill(data_dir: Path, start: int, traces: int) -> list[str]:
     trace_ids: list[str] = []
     batch = 2_000
     for offset in range(start, start + traces, batch):
-        trace_rows, observation_rows = [], []
+        trace_rows, observation_rows, score_rows = [], [], []
         for n in range(offset, min(offset + batch, start + traces)):
             trace_id = f"{n:032x}"
             trace_ids.append(trace_id)
@@ -107,8 +108,23 @@ async def fill(data_dir: Path, start: int, traces: int) -> list[str]:
                         environment="production",
                     )
                 )
+            score_rows += [
+                Score(
+                    id=f"{trace_id[8:]}{i:08x}",
+                    project_id=PROJECT,
+                    name=f"quality-{i}",
+                    timestamp=moment + timedelta(seconds=1),
+                    data_type=ScoreDataType.NUMERIC,
+                    value=rng.random(),
+                    trace_id=trace_id,
+                    environment="production",
+                )
+                for i in range(scores)
+            ]
         await store.upsert_traces(trace_rows)
         await store.upsert_observations(observation_rows)
+        if score_rows:
+            await store.upsert_scores(score_rows)
     await runtime.stop()
     return trace_ids
 
@@ -192,6 +208,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--port", type=int, default=13101)
+    parser.add_argument("--scores", type=int, default=0, help="numeric scores per trace")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fathom-bench-query-") as folder:
         data_dir = Path(folder) / "data"
@@ -199,7 +216,9 @@ def main() -> None:
         for size in sorted(args.sizes):
             wanted = size // len(TYPES)
             begun = time.perf_counter()
-            trace_ids += asyncio.run(fill(data_dir, len(trace_ids), wanted - len(trace_ids)))
+            trace_ids += asyncio.run(
+                fill(data_dir, len(trace_ids), wanted - len(trace_ids), args.scores)
+            )
             print(f"filled to {size:,} observations in {time.perf_counter() - begun:.0f} s")
             server = start_server(data_dir, args.port)
             try:
