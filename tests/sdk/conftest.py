@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from langfuse import Langfuse
 
@@ -40,3 +43,30 @@ def langfuse(live_server: LiveServer) -> Iterator[Langfuse]:
     )
     yield client
     client.shutdown()
+
+
+@pytest.fixture(scope="module")
+def api(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """The public REST API of the live server, to read back what the SDK wrote."""
+    with httpx.Client(
+        base_url=live_server.url, auth=(PUBLIC_KEY, SECRET_KEY), timeout=10
+    ) as client:
+        yield client
+
+
+def poll(
+    fetch: Callable[[], Any],
+    ready: Callable[[Any], bool],
+    timeout: float = 20,
+    interval: float = 0.1,
+) -> Any:
+    """`fetch()` again until `ready` holds for its value: the SDK exports in the background
+    and the worker writes later, so reads lag behind the SDK's calls."""
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while not ready(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready after {timeout}s: {value}")
+        time.sleep(interval)
+        value = fetch()
+    return value

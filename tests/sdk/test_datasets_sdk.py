@@ -6,9 +6,8 @@ them into a dataset run, which the REST API reads back here.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -16,27 +15,10 @@ import httpx
 import pytest
 from langfuse import Evaluation, Langfuse
 
-from tests.conftest import PUBLIC_KEY, SECRET_KEY
-from tests.live_server import LiveServer
+from tests.sdk.conftest import poll as poll_api
 
-
-@pytest.fixture(scope="module")
-def api(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live_server.url, auth=(PUBLIC_KEY, SECRET_KEY), timeout=10
-    ) as client:
-        yield client
-
-
-def poll(fetch: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ready(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready after {timeout}s: {value}")
-        time.sleep(0.2)
-        value = fetch()
-    return value
+# Experiments reach the API only after the worker turned their spans into a dataset run.
+poll = partial(poll_api, timeout=30, interval=0.2)
 
 
 def json_of(api: httpx.Client, path: str, **params: Any) -> Any:

@@ -7,25 +7,14 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from langfuse import Langfuse
 from langfuse.media import LangfuseMedia
 
 from fathom.core.domain.media import find_media_references
-from tests.conftest import PUBLIC_KEY, SECRET_KEY
-from tests.live_server import LiveServer
-
-
-@pytest.fixture(scope="module")
-def api(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live_server.url, auth=(PUBLIC_KEY, SECRET_KEY), timeout=10
-    ) as client:
-        yield client
 
 
 def poll(fetch: Callable[[], httpx.Response], ready: Callable[[httpx.Response], bool]) -> Any:

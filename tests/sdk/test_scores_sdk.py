@@ -4,9 +4,7 @@ and scores validated against a config: the valid one stored, the invalid one rej
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,27 +12,7 @@ import pytest
 from langfuse import Langfuse
 from langfuse.api import ConfigCategory
 
-from tests.conftest import PUBLIC_KEY, SECRET_KEY
-from tests.live_server import LiveServer
-
-
-@pytest.fixture(scope="module")
-def api(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live_server.url, auth=(PUBLIC_KEY, SECRET_KEY), timeout=10
-    ) as client:
-        yield client
-
-
-def poll(fetch: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ready(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready after {timeout}s: {value}")
-        time.sleep(0.1)
-        value = fetch()
-    return value
+from tests.sdk.conftest import poll
 
 
 def scores_of_config(api: httpx.Client, config_id: str) -> dict[str, dict[str, Any]]:

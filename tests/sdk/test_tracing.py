@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +13,7 @@ from langfuse import Langfuse, observe, propagate_attributes
 
 from tests.conftest import PUBLIC_KEY, SECRET_KEY
 from tests.live_server import LiveServer
+from tests.sdk.conftest import poll
 
 OBSERVATION_TYPES = [
     "span",
@@ -27,25 +26,6 @@ OBSERVATION_TYPES = [
     "embedding",
     "guardrail",
 ]
-
-
-@pytest.fixture(scope="module")
-def api(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live_server.url, auth=(PUBLIC_KEY, SECRET_KEY), timeout=10
-    ) as client:
-        yield client
-
-
-def poll(fetch: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ready(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready after {timeout}s: {value}")
-        time.sleep(0.1)
-        value = fetch()
-    return value
 
 
 def get_trace(api: httpx.Client, trace_id: str, observations: int) -> dict[str, Any]:
