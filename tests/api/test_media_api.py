@@ -8,74 +8,30 @@ import base64
 import hashlib
 import os
 import queue
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import punq
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from fathom.core.domain.media import media_id_for, media_signing_key
 from fathom.core.ports.system import Clock
 from fathom.core.usecases.media import (
-    DownloadMediaContent,
     GetMedia,
     GetMediaUploadUrl,
     MediaLinks,
     MediaLinkSigner,
     PatchMedia,
-    UploadMediaContent,
 )
-from fathom.entrypoints.bootstrap import Runtime, resolve_salt
-from fathom.entrypoints.http import context
-from fathom.entrypoints.http.errors import error_middleware
-from fathom.entrypoints.http.routes import media
+from fathom.entrypoints.bootstrap import Runtime
 from tests.conftest import PUBLIC_KEY, SECRET_KEY, basic_auth
-
-MEDIA_USE_CASES = (
-    GetMediaUploadUrl,
-    GetMedia,
-    PatchMedia,
-    UploadMediaContent,
-    DownloadMediaContent,
-)
-
-
-def ensure_media_wired(runtime: Runtime) -> None:
-    """Register the media use cases as bootstrap is meant to, unless it already does."""
-    container = runtime.wiring.container
-    try:
-        container.resolve(GetMediaUploadUrl)
-        return
-    except punq.MissingDependencyError:
-        pass
-    settings = runtime.settings
-    container.register(
-        MediaLinkSigner,
-        factory=lambda: MediaLinkSigner(
-            media_signing_key(resolve_salt(settings)), container.resolve(Clock)
-        ),
-        scope=punq.Scope.singleton,
-    )
-    container.register(MediaLinks, scope=punq.Scope.singleton)
-    for use_case in MEDIA_USE_CASES:
-        container.register(use_case, scope=punq.Scope.singleton)
 
 
 @pytest.fixture
-async def client(
-    records_runtime: Runtime, aiohttp_client: Callable[..., Awaitable[TestClient]]
-) -> TestClient:
-    # create_app() freezes its router, so until the media routes are registered there this
-    # builds a minimal app of its own around the same runtime.
-    ensure_media_wired(records_runtime)
-    app = web.Application(middlewares=[error_middleware])
-    context.install(app, records_runtime)
-    app.add_routes(media.routes)
-    return await aiohttp_client(app)
+def client(records_client: TestClient) -> TestClient:
+    """The app on the default (local) blob store, which serves media links itself."""
+    return records_client
 
 
 def sha256(data: bytes) -> str:
