@@ -21,6 +21,7 @@ import punq
 from fathom.adapters.auth.hashing import Sha256SecretHasher
 from fathom.adapters.blob.codec import OrjsonCodec
 from fathom.adapters.llm.tokenizer import TiktokenCounter
+from fathom.adapters.storage.sql.locks import record_store_locks
 from fathom.core.domain.errors import ConfigurationError
 from fathom.core.domain.media import media_signing_key
 from fathom.core.ports.blob import BlobStore
@@ -242,6 +243,7 @@ def build_container(settings: Settings) -> Wiring:
             enrichers=_collect(plugins.hook.fathom_enrichers(settings=settings)),
             exporters=_collect(plugins.hook.fathom_exporters(settings=settings)),
             experiments=container.resolve(RecordExperimentLinks),
+            locks=record_store_locks(container.resolve(RecordStore)),
         ),
         scope=punq.Scope.singleton,
     )

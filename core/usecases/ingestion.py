@@ -45,6 +45,7 @@ from fathom.core.domain.scores import ScoreDataType
 from fathom.core.domain.tracing import Observation
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.extensions import Enricher, Exporter, Masker
+from fathom.core.ports.locks import Locks, ProcessLocks
 from fathom.core.ports.queue import Job, JobQueue
 from fathom.core.ports.records import RecordStore
 from fathom.core.ports.system import Clock, IdGenerator, JsonCodec
@@ -410,8 +411,11 @@ class ProcessIngestionJobs:
         enrichers: Sequence[Enricher] = (),
         exporters: Sequence[Exporter] = (),
         experiments: RecordExperimentLinks | None = None,
+        locks: Locks | None = None,
     ) -> None:
         self._blobs, self._telemetry, self._codec, self._clock = blobs, telemetry, codec, clock
+        # Several workers: see `core.ports.locks` for why merge-and-write takes turns.
+        self._locks: Locks = locks if locks is not None else ProcessLocks()
         self._experiments = experiments
         self._decode = decode_otlp
         self._pricer = pricer
@@ -422,7 +426,8 @@ class ProcessIngestionJobs:
         blobs = await asyncio.gather(*(self._load(job) for job in jobs))
         by_project = await asyncio.to_thread(self._events_by_project, jobs, blobs)
         for project_id, (events, complete) in by_project.items():
-            await self._merge_and_write(project_id, events, complete)
+            async with self._locks.hold(f"fathom:ingestion-merge:{project_id}"):
+                await self._merge_and_write(project_id, events, complete)
 
     async def _load(self, job: Job) -> bytes | None:
         try:
