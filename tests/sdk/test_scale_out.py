@@ -35,7 +35,7 @@ client = Langfuse(host=host, public_key=public_key, secret_key=secret_key, flush
                   flush_interval=0.1)
 trace_ids = []
 for i in range(int(count)):
-    with client.start_as_current_observation(name=f"{tag}-{i}") as root:
+    with client.start_as_current_observation(name=f"{tag}-{i}", input={"i": i}) as root:
         for child in range(3):
             with client.start_as_current_observation(
                 name=f"step-{child}", as_type="generation" if child == 1 else "span",
@@ -188,6 +188,10 @@ def test_two_webs_two_workers_one_killed(cluster: Cluster) -> None:
         assert not missing, f"{len(missing)} traces incomplete"
         for trace_id in trace_ids:
             trace = api.get(f"/api/public/traces/{trace_id}").json()
+            # The root span, exported last, names the trace: whichever worker merged it, a
+            # worker merging the trace's earlier spans at the same time must not undo that.
+            assert trace["name"] and trace["name"].startswith("web"), trace
+            assert trace["input"] == {"i": int(trace["name"].split("-")[1])}
             assert len(trace["observations"]) == SPANS_PER_TRACE
             assert len({o["id"] for o in trace["observations"]}) == SPANS_PER_TRACE
             assert [s["name"] for s in trace["scores"]] == ["quality"]
