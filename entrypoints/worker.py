@@ -67,10 +67,12 @@ class Worker:
                 await handler(batch)
 
     def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fathom-worker")
+
+    async def _run(self) -> None:
+        await self._runtime.resolve(ProcessIngestionJobs).prepare()
         queue = self._runtime.resolve(JobQueue)
-        self._task = asyncio.create_task(
-            queue.consume(self._dispatch, batch_size=self._batch_size), name="fathom-worker"
-        )
+        await queue.consume(self._dispatch, batch_size=self._batch_size)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -94,6 +94,8 @@ def fathom_model_definitions() -> list[Model]:
 def fathom_model_price_resolver(settings: Settings) -> Any:
     """Return an object replacing the built-in pricing of generations, or None.
 
-    Called once per container; the first non-None answer wins. The object must offer
-    `price(observation, models) -> None` and fill usage/cost details in place.
+    Called once per container; the first non-None answer wins. The object is the worker's
+    `ObservationPricer`: awaited as `pricer(project_id, observations)`, it fills model id,
+    usage, cost and total cost of the observations in place; `await pricer.prepare()` runs
+    once when a worker starts (build lookup tables there, or do nothing).
     """

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,7 +45,9 @@ class AuthenticateApiKey:
     `Basic base64(pk:sk)` gives project (or organization) access; `Bearer pk-lf-…` gives
     the browser-feedback `scores` access. Verified keys are cached by their fast hash for
     `ttl_seconds`, including misses; with a `bus`, a key change published by any process
-    empties the cache at once (key changes are rare, so all of it).
+    empties the cache at once (key changes are rare, so all of it). Concurrent requests
+    with a key that is not cached share one lookup: a burst of requests after start-up or
+    after the TTL ran out would otherwise each query the database.
     """
 
     def __init__(
@@ -59,11 +63,41 @@ class AuthenticateApiKey:
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_seconds)
         self._cache: dict[str, _CacheEntry] = {}
+        self._lookups: dict[str, asyncio.Future[_CacheEntry]] = {}
+        self._generation = 0
         if bus is not None:
             bus.subscribe(API_KEYS, lambda _key: self.invalidate())
 
     def invalidate(self) -> None:
         self._cache.clear()
+        self._lookups.clear()  # lookups in flight may have read the old key: not shared again
+        self._generation += 1
+
+    async def _entry(
+        self, cache_key: str, now: datetime, lookup: Callable[[], Awaitable[Principal | None]]
+    ) -> _CacheEntry:
+        entry = self._cache.get(cache_key)
+        if entry is not None and entry.expires_at > now:
+            return entry
+        pending = self._lookups.get(cache_key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(cache_key, now, lookup))
+            self._lookups[cache_key] = pending
+        # Shielded: a caller that goes away must not cancel the others' lookup.
+        return await asyncio.shield(pending)
+
+    async def _look_up(
+        self, cache_key: str, now: datetime, lookup: Callable[[], Awaitable[Principal | None]]
+    ) -> _CacheEntry:
+        generation = self._generation
+        try:
+            entry = _CacheEntry(await lookup(), now + self._ttl)
+        finally:
+            if generation == self._generation:  # else `invalidate` already dropped it
+                self._lookups.pop(cache_key, None)
+        if generation == self._generation:  # what was read may predate an invalidation
+            self._cache[cache_key] = entry
+        return entry
 
     async def __call__(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -83,13 +117,13 @@ class AuthenticateApiKey:
     async def _by_secret(self, public_key: str, secret_key: str) -> Principal:
         cache_key = self._hasher.fast_hash(secret_key)
         now = self._clock.now()
-        entry = self._cache.get(cache_key)
-        if entry is None or entry.expires_at <= now:
+
+        async def lookup() -> Principal | None:
             async with self._records.unit_of_work() as uow:
                 key = await uow.api_keys.get_by_fast_hash(cache_key)
-            principal = _principal(key, AccessLevel.PROJECT, now) if key else None
-            entry = _CacheEntry(principal, now + self._ttl)
-            self._cache[cache_key] = entry
+            return _principal(key, AccessLevel.PROJECT, now) if key else None
+
+        entry = await self._entry(cache_key, now, lookup)
         if entry.principal is None or entry.principal.public_key != public_key:
             raise Unauthorized(INVALID_CREDENTIALS)
         return entry.principal
@@ -97,15 +131,15 @@ class AuthenticateApiKey:
     async def _by_public_key(self, public_key: str) -> Principal:
         cache_key = "pk:" + public_key
         now = self._clock.now()
-        entry = self._cache.get(cache_key)
-        if entry is None or entry.expires_at <= now:
+
+        async def lookup() -> Principal | None:
             async with self._records.unit_of_work() as uow:
                 key = await uow.api_keys.get_by_public_key(public_key)
-            principal = None
             if key is not None and key.scope is ApiKeyScope.PROJECT:
-                principal = _principal(key, AccessLevel.SCORES, now)
-            entry = _CacheEntry(principal, now + self._ttl)
-            self._cache[cache_key] = entry
+                return _principal(key, AccessLevel.SCORES, now)
+            return None
+
+        entry = await self._entry(cache_key, now, lookup)
         if entry.principal is None:
             raise Unauthorized(INVALID_CREDENTIALS)
         return entry.principal

@@ -71,6 +71,10 @@ class ObservationPricer(Protocol):
         """Fill model id, usage, cost and total cost of priced observations in place."""
         ...
 
+    async def prepare(self) -> None:
+        """Build now what the first call would otherwise build (the model matcher)."""
+        ...
+
 
 @dataclass(slots=True)
 class BatchResult:
@@ -421,6 +425,12 @@ class ProcessIngestionJobs:
         self._pricer = pricer
         self._enrichers = list(enrichers)
         self._exporters = list(exporters)
+
+    async def prepare(self) -> None:
+        """Warm up before the first batch: building the model matcher holds the GIL for
+        ~50 ms, which requests arriving with that batch would otherwise wait out."""
+        if self._pricer is not None:
+            await self._pricer.prepare()
 
     async def __call__(self, jobs: list[Job]) -> None:
         blobs = await asyncio.gather(*(self._load(job) for job in jobs))

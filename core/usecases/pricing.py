@@ -52,6 +52,9 @@ class PriceObservations:
         self._matcher = None
         self._matched_list = None
 
+    async def prepare(self) -> None:
+        await self._current_matcher()
+
     async def _current_matcher(self) -> ModelMatcher:
         models = await self._models.models()
         if self._matcher is None or models is not self._matched_list:

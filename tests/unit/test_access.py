@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 
@@ -106,6 +107,43 @@ async def test_verified_keys_and_misses_are_cached_until_ttl(world: dict) -> Non
     world["clock"].advance(61)
     await world["auth"](basic(pk, sk))
     assert FakeApiKeys.lookups == 3
+
+
+@pytest.fixture
+def slow_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key lookups take a database round trip, so other requests arrive meanwhile."""
+    plain_lookup = FakeApiKeys.get_by_fast_hash
+
+    async def slow_lookup(self: FakeApiKeys, fast_hash: str) -> object:
+        await asyncio.sleep(0.01)
+        return await plain_lookup(self, fast_hash)
+
+    monkeypatch.setattr(FakeApiKeys, "get_by_fast_hash", slow_lookup)
+
+
+@pytest.mark.usefixtures("slow_lookups")
+async def test_concurrent_requests_with_an_uncached_key_share_one_lookup(world: dict) -> None:
+    _, pk, sk = await make_project_key(world)
+    FakeApiKeys.lookups = 0
+    principals = await asyncio.gather(*(world["auth"](basic(pk, sk)) for _ in range(16)))
+    assert FakeApiKeys.lookups == 1
+    assert {p.public_key for p in principals} == {pk}
+    with pytest.raises(Unauthorized):  # the wrong secret is another key: looked up, refused
+        await asyncio.gather(*(world["auth"](basic(pk, "sk-lf-wrong")) for _ in range(4)))
+    assert FakeApiKeys.lookups == 2
+
+
+@pytest.mark.usefixtures("slow_lookups")
+async def test_a_key_change_during_a_lookup_is_not_cached(world: dict) -> None:
+    _, pk, sk = await make_project_key(world)
+    auth = world["auth"]
+    FakeApiKeys.lookups = 0
+    started = asyncio.create_task(auth(basic(pk, sk)))
+    await asyncio.sleep(0.005)  # the lookup is in flight...
+    auth.invalidate()  # ...when another process publishes a key change
+    await started
+    await auth(basic(pk, sk))
+    assert FakeApiKeys.lookups == 2  # what the first lookup read was not kept
 
 
 async def test_expired_key_is_refused(world: dict) -> None:
