@@ -26,6 +26,7 @@ from fathom.core.domain.errors import ConfigurationError
 from fathom.core.domain.media import media_signing_key
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.cache import MODELS, SCORE_CONFIGS, Caching, InvalidationBus
+from fathom.core.ports.foreground import RequestGauge
 from fathom.core.ports.prompts import PromptCache
 from fathom.core.ports.queue import JobQueue
 from fathom.core.ports.records import RecordStore
@@ -231,6 +232,8 @@ def build_container(settings: Settings) -> Wiring:
         ),
         scope=punq.Scope.singleton,
     )
+    # One per process: the HTTP layer counts its requests, the in-process worker gives way.
+    container.register(RequestGauge, scope=punq.Scope.singleton)
     container.register(
         ProcessIngestionJobs,
         factory=lambda: ProcessIngestionJobs(
@@ -244,6 +247,7 @@ def build_container(settings: Settings) -> Wiring:
             exporters=_collect(plugins.hook.fathom_exporters(settings=settings)),
             experiments=container.resolve(RecordExperimentLinks),
             locks=record_store_locks(container.resolve(RecordStore)),
+            foreground=container.resolve(RequestGauge),
         ),
         scope=punq.Scope.singleton,
     )

@@ -45,6 +45,7 @@ from fathom.core.domain.scores import ScoreDataType
 from fathom.core.domain.tracing import Observation
 from fathom.core.ports.blob import BlobStore
 from fathom.core.ports.extensions import Enricher, Exporter, Masker
+from fathom.core.ports.foreground import Foreground, GiveWay
 from fathom.core.ports.locks import Locks, ProcessLocks
 from fathom.core.ports.queue import Job, JobQueue
 from fathom.core.ports.records import RecordStore
@@ -416,10 +417,13 @@ class ProcessIngestionJobs:
         exporters: Sequence[Exporter] = (),
         experiments: RecordExperimentLinks | None = None,
         locks: Locks | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         self._blobs, self._telemetry, self._codec, self._clock = blobs, telemetry, codec, clock
         # Several workers: see `core.ports.locks` for why merge-and-write takes turns.
         self._locks: Locks = locks if locks is not None else ProcessLocks()
+        # Requests this process answers meanwhile: see `core.ports.foreground`.
+        self._foreground = foreground
         self._experiments = experiments
         self._decode = decode_otlp
         self._pricer = pricer
@@ -452,7 +456,9 @@ class ProcessIngestionJobs:
         """Parsed events per project, with the ids of observations that came as whole OTLP
         spans: a span is exported once, when it ends, so there is no stored row to merge."""
         by_project: dict[str, tuple[list[ParsedEvent], set[str]]] = defaultdict(lambda: ([], set()))
+        give_way = GiveWay(self._foreground)
         for job, data in zip(jobs, blobs, strict=True):
+            give_way()
             if data is None:
                 continue
             payload = job.payload

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
+from fathom.core.ports.foreground import RequestGauge
 from fathom.entrypoints.bootstrap import Runtime
 from fathom.entrypoints.http import context
 from fathom.entrypoints.http.errors import error_middleware
@@ -55,7 +57,10 @@ def create_app(
     limit = max(
         settings.max_body_bytes, settings.max_ingestion_body_bytes, settings.max_otlp_body_bytes
     )
-    app = web.Application(middlewares=[error_middleware], client_max_size=limit)
+    app = web.Application(
+        middlewares=[counting_middleware(runtime.resolve(RequestGauge)), error_middleware],
+        client_max_size=limit,
+    )
     context.install(app, runtime)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
@@ -77,6 +82,22 @@ def create_app(
 
 
 Signal = Callable[[web.Application], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def counting_middleware(gauge: RequestGauge) -> Any:
+    """Keeps `gauge` at the number of requests in flight (the in-process worker gives way
+    to them; see `fathom.core.ports.foreground`)."""
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        gauge.enter()
+        try:
+            return await handler(request)
+        finally:
+            gauge.leave()
+
+    return count
 
 
 def _start(runtime: Runtime) -> Signal:

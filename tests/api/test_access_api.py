@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from fathom.core.ports.foreground import RequestGauge
 from fathom.core.usecases.access import CreateApiKey
 from fathom.entrypoints.bootstrap import Runtime
 from tests.conftest import ORG_ID, PROJECT_ID, PUBLIC_KEY, basic_auth
@@ -92,3 +94,21 @@ async def test_public_key_header_is_not_a_secret(records_client: TestClient) -> 
         "/api/public/projects", headers={"Authorization": f"Bearer {PUBLIC_KEY}"}
     )
     assert response.status == 200  # scores access still sees its project
+
+
+async def test_requests_in_flight_are_counted_for_the_worker(
+    records_client: TestClient, records_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gauge = records_runtime.resolve(RequestGauge)
+    busy_on_entry: list[bool] = []
+    enter = RequestGauge.enter
+
+    def entering(self: RequestGauge) -> None:
+        enter(self)
+        busy_on_entry.append(self.busy())
+
+    monkeypatch.setattr(RequestGauge, "enter", entering)
+    assert (await records_client.get("/api/public/health")).status == 200
+    assert (await records_client.get("/api/public/projects")).status == 401  # refused
+    assert busy_on_entry == [True, True]
+    assert not gauge.busy()  # every request left the count, answered or refused

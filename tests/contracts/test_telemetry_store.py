@@ -246,6 +246,26 @@ async def test_big_and_unicode_payloads_round_trip(
     assert o.input == big and o.output == ["ünï", "c😀de"] and o.metadata == {"k": big}
 
 
+async def test_a_batch_larger_than_one_serialising_chunk_round_trips(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    # The JSON insert serialises large columns in pieces; every piece must land in order.
+    count = 4_567
+    await telemetry_store.upsert_observations(
+        [
+            obs(project, f"o{i}", "t", input={"i": i, "text": "é" * (i % 7)}, metadata={"n": i})
+            for i in range(count)
+        ]
+    )
+    picked = [f"o{i}" for i in (0, 1_999, 2_000, 4_000, count - 1)]
+    found = {o.id: o for o in await telemetry_store.get_observations(project, picked)}
+    assert sorted(found) == sorted(picked)
+    for id_ in picked:
+        i = int(id_[1:])
+        assert found[id_].input == {"i": i, "text": "é" * (i % 7)}
+        assert found[id_].metadata == {"n": i}
+
+
 # -- observations and scores: round trips ------------------------------------------------------
 
 
