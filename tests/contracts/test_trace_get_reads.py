@@ -1,19 +1,13 @@
 """Trace get's reads (a trace, its observations, its scores in one query) on every ClickHouse
 adapter: newest versions, no deleted rows, and rows found wherever their time lies.
 
-Same engine set-up as `test_telemetry_store.py`: one chDB engine kept open for the module, and
-the HTTP adapter against the suite's front end or `FATHOM_TEST_CLICKHOUSE_URL`.
+The engines and the `telemetry_store` fixture are in this folder's conftest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -30,43 +24,12 @@ from fathom.core.domain.tracing import Observation, ObservationType, Trace
 
 pytestmark = pytest.mark.slow
 
-CLICKHOUSE_URL = os.environ.get("FATHOM_TEST_CLICKHOUSE_URL")
 T0 = datetime(2026, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('chdb-trace-get') / 'data'}"
-
-
-def run_sync(coro: Coroutine[Any, Any, None]) -> None:
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
-
-
-@pytest.fixture(scope="module")
-def chdb_engine(chdb_dsn: str) -> Iterator[str]:
-    keeper = ClickHouseTelemetryStore(chdb_dsn)
-    run_sync(keeper.migrate())
-    yield chdb_dsn
-    run_sync(keeper.close())
-
-
-@pytest.fixture(params=["chdb", "clickhouse-http"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ClickHouseTelemetryStore]:
-    if request.param == "chdb":
-        dsn = request.getfixturevalue("chdb_engine")
-    else:
-        dsn = CLICKHOUSE_URL or request.getfixturevalue("clickhouse_http_url")
-    opened = ClickHouseTelemetryStore(dsn)
-    await opened.migrate()
-    yield opened
-    await opened.close()
-
-
 @pytest.fixture
-def project() -> str:
-    return f"p-{uuid.uuid4().hex}"
+def store(telemetry_store: ClickHouseTelemetryStore) -> ClickHouseTelemetryStore:
+    return telemetry_store
 
 
 async def trace_get(
