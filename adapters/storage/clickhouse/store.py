@@ -757,29 +757,37 @@ def _latest_per_id(items: list[Any]) -> list[Any]:
 def _payload(columns: list[tuple[str, list[Any], Any]]) -> tuple[list[str], bytes]:
     """Column names and the JSONCompactColumns document; `(name, values, empty)` columns whose
     values all equal `empty` (the column's default) are left out."""
-    names, data = [], []
+    names: list[str] = []
+    pieces: list[bytes | memoryview] = []
     for name, values, empty in columns:
         # The first value decides in the usual case; comparing every value is the slow part.
         if empty is _KEEP or values[0] != empty or values.count(empty) != len(values):
             names.append(name)
-            data.append(_json_array(values))
-    return names, b"[" + b",".join(data) + b"]"
+            pieces.append(b"," if pieces else b"[")
+            _json_array(values, pieces)
+    pieces.append(b"]")
+    return names, b"".join(pieces)
 
 
 # orjson holds the GIL for a whole call: one call over a large batch (tens of MB of inputs and
 # outputs) stalled the event loop of `fathom serve` for ~70 ms. Chunks of this many values
-# take a few milliseconds each, and the interpreter can switch threads between them.
+# take a few milliseconds each, and the interpreter can switch threads between them. The
+# pieces are joined once, without copies in between (large joins cost page faults too).
 _JSON_CHUNK = 2_000
 
 
-def _json_array(values: list[Any]) -> bytes:
+def _json_array(values: list[Any], pieces: list[bytes | memoryview]) -> None:
+    """Appends the JSON array of `values` to `pieces`."""
     if len(values) <= _JSON_CHUNK:
-        return orjson.dumps(values, option=_JSON_OPTIONS)
-    parts = [
-        orjson.dumps(values[start : start + _JSON_CHUNK], option=_JSON_OPTIONS)[1:-1]
-        for start in range(0, len(values), _JSON_CHUNK)
-    ]
-    return b"[" + b",".join(parts) + b"]"
+        pieces.append(orjson.dumps(values, option=_JSON_OPTIONS))
+        return
+    pieces.append(b"[")
+    for start in range(0, len(values), _JSON_CHUNK):
+        if start:
+            pieces.append(b",")
+        chunk = orjson.dumps(values[start : start + _JSON_CHUNK], option=_JSON_OPTIONS)
+        pieces.append(memoryview(chunk)[1:-1])
+    pieces.append(b"]")
 
 
 _KEEP = object()
