@@ -8,7 +8,10 @@ acknowledgement, POST latency p50/p99, server CPU per span, idle and peak RSS, s
 `bench/scale_out.py` reuses `start_server` and `run` for separate web and worker processes
 (CPU and peak RSS are then summed over them).
 
-Run: `TZ=UTC python bench/ingest.py [--requests 200] [--concurrency 16] [--traces 50]`.
+With `--rate N` the requests are paced to offer N spans/s (still at most `--concurrency` in
+flight), which shows the lag of a load the server keeps up with rather than of a burst.
+
+Run: `TZ=UTC python bench/ingest.py [--requests 200] [--concurrency 16] [--traces 50] [--rate N]`.
 """
 
 from __future__ import annotations
@@ -103,9 +106,16 @@ async def run(args: argparse.Namespace, url: str, pids: Sequence[int] = ()) -> d
         baseline = await readable_spans(session, url)
         headers = {"Authorization": AUTH, "Content-Type": "application/x-protobuf"}
 
+        sent = 0
+
         async def sender() -> None:
+            nonlocal sent
             while not queue.empty():
                 body = queue.get_nowait()
+                if args.rate:  # paced: request n leaves at n * (spans per request) / rate
+                    due = first_post + sent * args.traces * 5 / args.rate
+                    sent += 1
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 begun = time.perf_counter()
                 async with session.post(
                     f"{url}/api/public/otel/v1/traces", data=body, headers=headers
@@ -153,6 +163,11 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=50, help="traces per request")
     parser.add_argument("--port", type=int, default=13100)
     parser.add_argument("--url", help="benchmark a running server instead of starting one")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="offer this many spans/s (paced requests) instead of sending as fast as possible",
+    )
     args = parser.parse_args()
     if args.url:
         asyncio.run(run(args, args.url))

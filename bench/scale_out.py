@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--traces", type=int, default=50, help="traces per request")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run")
+    parser.add_argument("--rate", type=float, help="offered spans/s (see bench/ingest.py)")
     args = parser.parse_args()
     port = postgres.free_port(range(13200, 13300))
     results: list[tuple[int, dict[str, float]]] = []
