@@ -187,6 +187,8 @@ class AcceptIngestionBatch:
             and raw.get("id") in accepted_ids
             and raw.get("type") != EventType.SDK_LOG
         ]
+        if not to_store:
+            return result
         project_id = _project_of(principal)
         if any(event.kind is EntityKind.SCORE for event in events):
             to_store = await self._check_scores(project_id, events, to_store, result)
