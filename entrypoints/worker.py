@@ -70,7 +70,10 @@ class Worker:
         self._task = asyncio.create_task(self._run(), name="fathom-worker")
 
     async def _run(self) -> None:
-        await self._runtime.resolve(ProcessIngestionJobs).prepare()
+        try:
+            await self._runtime.resolve(ProcessIngestionJobs).prepare()
+        except Exception:  # e.g. the record store is not up yet: the first batch retries it
+            log.warning("warming up the ingestion worker failed", exc_info=True)
         queue = self._runtime.resolve(JobQueue)
         await queue.consume(self._dispatch, batch_size=self._batch_size)
 
