@@ -73,6 +73,7 @@ import clickhouse_connect
 import orjson
 from clickhouse_connect.datatypes.base import ClickHouseType
 from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver import options as _client_options
 from clickhouse_connect.driver.client import Client
 
 from fathom.adapters.storage.clickhouse import schema
@@ -89,6 +90,12 @@ from fathom.core.ports.telemetry import (
 )
 
 R = TypeVar("R")
+
+# chDB installs pandas, and clickhouse-connect imports it on the first insert to check
+# whether the data is a DataFrame: ~47 MiB of a process that never uses it (idle RSS is a
+# target). The client's own "pandas is not installed" state skips those checks.
+_client_options.pd = None
+_client_options.pd_time_test = None
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
