@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fathom.adapters.storage.sql.repository import advisory_xact_lock
 from fathom.adapters.storage.sql.store import SqlRecordStore
 from fathom.core.ports.locks import Locks, ProcessLocks
 from fathom.core.ports.records import RecordStore
 
 
 class PostgresAdvisoryLocks:
-    """A transaction-scoped advisory lock on a 64-bit hash of the key, on a connection of
-    its own: released when the block exits, and by the server when the holder's connection
-    drops, so a killed worker never leaves it held."""
+    """`advisory_xact_lock` on a connection of its own: released when the block exits, and
+    by the server when the holder's connection drops, so a killed worker never leaves it
+    held."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -24,9 +24,7 @@ class PostgresAdvisoryLocks:
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         async with self._engine.begin() as connection:
-            await connection.execute(
-                select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-            )
+            await connection.execute(advisory_xact_lock(key))
             yield
 
 

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
+def advisory_xact_lock(key: str) -> Any:
+    """PostgreSQL: wait for, then hold until the transaction ends, the advisory lock on a
+    64-bit hash of `key`. It locks no rows and costs one round trip."""
+    return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+
 class SqlRepository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
@@ -101,11 +107,7 @@ class SqlRepository:
         PostgreSQL runs writers concurrently under READ COMMITTED: two read-then-write
         transactions on one record could both act on what they read before the other
         committed. Taking this lock before the first read queues them instead, as SQLite's
-        single writer does. It is an advisory lock on a 64-bit hash of the key, so it
-        locks no rows and costs one round trip."""
+        single writer does (`advisory_xact_lock`)."""
         if self._dialect != "postgresql":
             return
-        text = "\x1f".join(key)
-        await self._uow.connection.execute(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(text, 0)))
-        )
+        await self._uow.connection.execute(advisory_xact_lock("\x1f".join(key)))
