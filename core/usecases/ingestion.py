@@ -129,9 +129,11 @@ class DurableBatchWriter:
         now = self._clock.now()
         key = f"events/{project_id}/{now:%Y/%m/%d/%H}/{self._ids.new_id()}.json"
         payload = {"projectId": project_id, "receivedAt": now.isoformat(), "events": events}
-        await self._blobs.put(key, self._codec.dumps(payload), "application/json")
+        data = self._codec.dumps(payload)
+        await self._blobs.put(key, data, "application/json")
         await self._queue.enqueue(
-            INGESTION_JOB, {"projectId": project_id, "key": key, "format": EVENTS}
+            INGESTION_JOB,
+            {"projectId": project_id, "key": key, "format": EVENTS, "bytes": len(data)},
         )
 
     async def write_otlp(
@@ -151,6 +153,7 @@ class DurableBatchWriter:
                 "format": otlp_format,
                 "receivedAt": now.isoformat(),
                 "sdkVersion": sdk_version,
+                "bytes": len(body),
             },
         )
 
@@ -401,7 +404,8 @@ def _project_of(principal: Principal) -> str:
 
 
 class ProcessIngestionJobs:
-    """The worker step: many jobs' batches merged and written with one insert per table.
+    """The worker step: many jobs' batches merged and written with one insert per table for
+    each chunk of about `CHUNK_BYTES` of stored data.
 
     The CPU-heavy part (decoding, conversion, parsing, merging) runs in a thread, so that in
     `fathom serve` the web tier on the event loop keeps answering while a batch is processed.
@@ -439,8 +443,36 @@ class ProcessIngestionJobs:
             await self._pricer.prepare()
 
     async def __call__(self, jobs: list[Job]) -> None:
+        """Process `jobs` in chunks, converting the next chunk while this one is written.
+
+        Writing is mostly the engine's own work, which runs without the GIL, so the next
+        chunk's conversion overlaps it; and a chunk's objects are freed before the next
+        chunk's rows are built, so a large backlog is never in memory at once. Chunks are
+        merged and written in order: a later chunk's merge sees what the earlier ones stored,
+        as if they had been separate batches.
+        """
+        chunks = job_chunks(jobs)
+        converting = asyncio.ensure_future(self._convert(chunks[0]))
+        try:
+            for index in range(len(chunks)):
+                converted = await converting
+                if index + 1 < len(chunks):
+                    converting = asyncio.ensure_future(self._convert(chunks[index + 1]))
+                await self._write(converted.pop())
+        finally:
+            # Another chunk failed: the one converting meanwhile is not needed.
+            converting.cancel()
+            await asyncio.gather(converting, return_exceptions=True)
+
+    async def _convert(
+        self, jobs: list[Job]
+    ) -> list[dict[str, tuple[list[ParsedEvent], set[str]]]]:
+        """The chunk's events per project, in a list the caller empties: the task keeps its
+        result alive, and the events should be freed as soon as they are written."""
         blobs = await asyncio.gather(*(self._load(job) for job in jobs))
-        by_project = await asyncio.to_thread(self._events_by_project, jobs, blobs)
+        return [await asyncio.to_thread(self._events_by_project, jobs, blobs)]
+
+    async def _write(self, by_project: dict[str, tuple[list[ParsedEvent], set[str]]]) -> None:
         for project_id, (events, complete) in by_project.items():
             async with self._locks.hold(f"fathom:ingestion-merge:{project_id}"):
                 await self._merge_and_write(project_id, events, complete)
@@ -534,6 +566,29 @@ class ProcessIngestionJobs:
                 await exporter.export(project_id, merged.traces, merged.observations, merged.scores)
             except Exception:  # an exporter must not make the batch fail and be retried
                 log.exception("exporter %s failed", getattr(exporter, "name", exporter))
+
+
+# A worker step converts about this much stored batch data at a time: some 5,000 spans of
+# SDK-sized exports, large enough that the engine's cost per insert stays small.
+CHUNK_BYTES = 8 * 1024 * 1024
+# Jobs enqueued before their size was recorded count as a typical OTLP export.
+_UNKNOWN_JOB_BYTES = 256 * 1024
+
+
+def job_chunks(jobs: list[Job], limit: int = CHUNK_BYTES) -> list[list[Job]]:
+    """`jobs` in order, cut into runs of at most `limit` stored bytes (at least one job each)."""
+    chunks: list[list[Job]] = [[]]
+    size = 0
+    for job in jobs:
+        job_bytes = job.payload.get("bytes")
+        if type(job_bytes) is not int:
+            job_bytes = _UNKNOWN_JOB_BYTES
+        if chunks[-1] and size + job_bytes > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(job)
+        size += job_bytes
+    return chunks
 
 
 async def _none() -> list[Any]:
