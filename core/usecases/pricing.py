@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -64,6 +65,13 @@ class PriceObservations:
 
     async def __call__(self, project_id: str, observations: list[Observation]) -> None:
         matcher = await self._current_matcher()
+        # A few microseconds per observation, tens of milliseconds for a worker's chunk: on a
+        # thread, so the requests `fathom serve` answers meanwhile do not wait for it.
+        await asyncio.to_thread(self._price, matcher, project_id, observations)
+
+    def _price(
+        self, matcher: ModelMatcher, project_id: str, observations: list[Observation]
+    ) -> None:
         for observation in observations:
             provided_usage = observation.provided_usage_details
             provided_cost = observation.provided_cost_details

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -499,3 +500,21 @@ async def test_static_models_source() -> None:
     priced = generation(P1)
     await PriceObservations(StaticModels(load_default_models()))(P1, [priced])
     assert priced.internal_model_id is not None and priced.total_cost
+
+
+async def test_pricing_runs_off_the_event_loop() -> None:
+    """A worker chunk's pricing takes tens of milliseconds: requests on the loop must not
+    wait for it. The token counter sees which thread prices."""
+    threads: list[int] = []
+
+    class Counter:
+        def count(self, model: Model, text_or_messages: Any) -> int | None:
+            threads.append(threading.get_ident())
+            return 3
+
+    unpriced = generation(P1)
+    unpriced.provided_usage_details = {}
+    unpriced.input = "hello there"
+    await PriceObservations(StaticModels(load_default_models()), Counter())(P1, [unpriced])
+    assert threads and threading.get_ident() not in threads
+    assert unpriced.usage_details["input"] == 3 and unpriced.total_cost
