@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_ingestion_body_bytes: int = Field(default=4_718_592, ge=1024)
     max_otlp_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    worker_gather_ms: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description=(
+            "After a batch smaller than one chunk, the worker waits this long before taking "
+            "the next, so what arrives meanwhile is written in one larger insert (at 10k "
+            "spans/s this halves the CPU per span). 0 takes the next batch at once."
+        ),
+    )
     log_level: str = "INFO"
     blocked_plugins: list[str] = Field(default_factory=list)
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from fathom.core.ports.queue import Job, JobQueue
-from fathom.core.usecases.ingestion import INGESTION_JOB, ProcessIngestionJobs
+from fathom.core.usecases.ingestion import INGESTION_JOB, ProcessIngestionJobs, fills_a_chunk
 from fathom.entrypoints.bootstrap import Runtime
 
 log = logging.getLogger("fathom.worker")
@@ -48,10 +48,21 @@ def collector_paused() -> Iterator[None]:
 
 
 class Worker:
+    """Takes batches of up to `batch_size` jobs off the queue and runs their use cases.
+
+    After a batch smaller than a chunk (`fills_a_chunk`) it waits `worker_gather_ms` before
+    returning it, and so before taking the next: under a steady load the next batch is then
+    several times larger, which costs the engine far less per span (fewer inserts, fewer
+    parts to merge) for that much more lag. The wait comes before the acknowledgement, so a
+    crash during it redelivers jobs that are already written; writing them again changes
+    nothing.
+    """
+
     def __init__(self, runtime: Runtime, *, batch_size: int = 200) -> None:
         self._runtime = runtime
         self._batch_size = batch_size
         self._handlers = job_handlers(runtime)
+        self._gather_seconds = runtime.settings.worker_gather_ms / 1000
         self._task: asyncio.Task[None] | None = None
 
     async def _dispatch(self, jobs: list[Job]) -> None:
@@ -65,6 +76,8 @@ class Worker:
                 raise LookupError(f"no handler for job kind {kind!r}")
             with collector_paused():
                 await handler(batch)
+        if self._gather_seconds and not fills_a_chunk(jobs):
+            await asyncio.sleep(self._gather_seconds)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="fathom-worker")

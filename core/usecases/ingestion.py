@@ -575,14 +575,24 @@ CHUNK_BYTES = 8 * 1024 * 1024
 _UNKNOWN_JOB_BYTES = 256 * 1024
 
 
+def _job_bytes(job: Job) -> int:
+    size = job.payload.get("bytes")
+    return size if type(size) is int else _UNKNOWN_JOB_BYTES
+
+
+def fills_a_chunk(jobs: list[Job]) -> bool:
+    """Whether `jobs` hold at least a chunk of stored data: smaller batches are worth
+    gathering into larger ones, since each insert has a fixed cost and the engine merges
+    every part it writes."""
+    return sum(map(_job_bytes, jobs)) >= CHUNK_BYTES
+
+
 def job_chunks(jobs: list[Job], limit: int = CHUNK_BYTES) -> list[list[Job]]:
     """`jobs` in order, cut into runs of at most `limit` stored bytes (at least one job each)."""
     chunks: list[list[Job]] = [[]]
     size = 0
     for job in jobs:
-        job_bytes = job.payload.get("bytes")
-        if type(job_bytes) is not int:
-            job_bytes = _UNKNOWN_JOB_BYTES
+        job_bytes = _job_bytes(job)
         if chunks[-1] and size + job_bytes > limit:
             chunks.append([])
             size = 0

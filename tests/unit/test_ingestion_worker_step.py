@@ -23,6 +23,7 @@ from fathom.core.usecases.ingestion import (
     OTLP_PROTOBUF,
     DurableBatchWriter,
     ProcessIngestionJobs,
+    fills_a_chunk,
     job_chunks,
 )
 from tests.unit.fakes import FakeClock, SequentialIds
@@ -148,6 +149,13 @@ def test_job_chunks_keep_an_oversized_job_and_count_unknown_sizes() -> None:
     # Jobs enqueued before sizes were recorded count as 256 KiB: 32 of them per 8 MiB.
     assert [len(c) for c in job_chunks(sized([None] * 40))] == [32, 8]
     assert job_chunks([]) == [[]]
+
+
+def test_a_batch_fills_a_chunk_from_its_stored_bytes() -> None:
+    assert fills_a_chunk(sized([CHUNK_BYTES // 2, CHUNK_BYTES // 2]))
+    assert not fills_a_chunk(sized([CHUNK_BYTES // 2, 1000]))
+    assert not fills_a_chunk(sized([None] * 31))  # 256 KiB each when unrecorded
+    assert fills_a_chunk(sized([None] * 32))
 
 
 async def test_chunks_are_written_in_order_and_later_ones_merge_with_earlier() -> None:
