@@ -4,7 +4,8 @@ Starts `fathom serve` on the embedded defaults (or targets `--url`), sends reali
 OTLP exports (5 spans per trace, 1–2 KB input/output on generations) with bounded count and
 concurrency, then polls the public API until every span is readable, and prints:
 spans/s accepted, spans/s end to end (first POST → all readable), lag after the last
-acknowledgement, POST latency p50/p99, server CPU per span, idle and peak RSS, start-up time.
+acknowledgement, POST latency p50/p99, server CPU per span (split into Python threads,
+the engine's background merges and its other threads), idle and peak RSS, start-up time.
 `bench/scale_out.py` reuses `start_server` and `run` for separate web and worker processes
 (CPU and peak RSS are then summed over them).
 
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +41,27 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_cpu_split(pid: int) -> Counter[str]:
+    """CPU seconds of a process's live threads by kind: its Python threads (they carry the
+    process's own name), the engine's background merges, and the engine's other threads."""
+    own_name = Path(f"/proc/{pid}/comm").read_text().strip()
+    split: Counter[str] = Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread has ended
+            continue
+        if name == own_name:
+            kind = "Python"
+        elif name.startswith("MergeMutate"):
+            kind = "engine merges"
+        else:
+            kind = "engine other"
+        split[kind] += (int(fields[11]) + int(fields[12])) / TICKS
+    return split
 
 
 def proc_memory_mib(pid: int, key: str) -> float:
@@ -126,6 +149,7 @@ async def run(args: argparse.Namespace, url: str, pids: Sequence[int] = ()) -> d
                 latencies.append(time.perf_counter() - begun)
 
         cpu_before = sum(proc_cpu_seconds(pid) for pid in pids)
+        split_before = sum((proc_cpu_split(pid) for pid in pids), Counter())
         first_post = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(args.concurrency)))
         last_ack = time.perf_counter()
@@ -133,6 +157,7 @@ async def run(args: argparse.Namespace, url: str, pids: Sequence[int] = ()) -> d
             await asyncio.sleep(0.25)  # each poll is a FINAL count: keep it off the hot path
         all_readable = time.perf_counter()
         cpu_after = sum(proc_cpu_seconds(pid) for pid in pids)
+        split = sum((proc_cpu_split(pid) for pid in pids), Counter()) - split_before
 
     latencies.sort()
     figures = {
@@ -151,7 +176,11 @@ async def run(args: argparse.Namespace, url: str, pids: Sequence[int] = ()) -> d
     )
     if pids:
         peak = sum(proc_memory_mib(pid, "VmHWM") for pid in pids)
-        print(f"server CPU per span        {figures['cpu_us_per_span']:.1f} µs")
+        # Threads that ended meanwhile are missing from the split, so it may sum to less.
+        parts = ", ".join(
+            f"{kind} {seconds / spans * 1e6:.1f}" for kind, seconds in sorted(split.items())
+        )
+        print(f"server CPU per span        {figures['cpu_us_per_span']:.1f} µs ({parts})")
         print(f"server peak RSS            {peak:.0f} MiB")
     return figures
 
