@@ -117,6 +117,7 @@ from fathom.core.usecases.prompts import (
     UnprotectPromptLabel,
     UpdatePromptLabels,
 )
+from fathom.core.usecases.traces import DeleteTraces
 from fathom.entrypoints.http.otlp_decode import decode_otlp
 from fathom.entrypoints.settings import Settings
 from fathom.plugins.adapters import AdapterRegistry
@@ -353,6 +354,7 @@ def build_container(settings: Settings) -> Wiring:
         PatchMedia,
         UploadMediaContent,
         DownloadMediaContent,
+        DeleteTraces,
     ):
         container.register(use_case, scope=punq.Scope.singleton)
     return Wiring(container, plugins, registry)

@@ -7,6 +7,10 @@ the URL-safe base64 digest, as upstream and the SDKs compute it (the SDK checks 
 server's id equals its own). Traces keep only a reference string
 `@@@langfuseMedia:type=<MIME>|id=<mediaId>|source=<origin>@@@` in place of the bytes.
 
+A media link records which trace, observation or dataset item field a media file was
+requested for, as upstream's `trace_media`, `observation_media` and `dataset_item_media`
+tables do: deleting a trace deletes its links, and with the last link the media file.
+
 When the blob store cannot presign URLs (the local filesystem store), Fathom serves uploads
 and downloads itself; such links carry a `MediaGrant` signed with an HMAC key derived from the
 installation's salt, so they work without an API key and only for what was granted.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
 import hmac
 import json
@@ -137,6 +142,61 @@ def is_media_id(value: str) -> bool:
     return bool(_MEDIA_ID.match(value))
 
 
+# -- links to traces, observations and dataset items ----------------------------------------------
+
+
+class MediaLinkOrigin(enum.StrEnum):
+    """How a link came about (upstream's `MediaAssociationOrigin`)."""
+
+    UNKNOWN = "UNKNOWN"  # upstream's links from before origins were recorded
+    CLIENT_UPLOAD = "CLIENT_UPLOAD"
+    INGESTION_MEDIA_EXTRACTION = "INGESTION_MEDIA_EXTRACTION"
+    INGESTION_FIELD_OVERFLOW = "INGESTION_FIELD_OVERFLOW"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceMediaLink:
+    """A media file in one field of a trace; stored once per (project, trace, media, field)."""
+
+    project_id: str
+    media_id: str
+    trace_id: str
+    field: str
+    origin: MediaLinkOrigin
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationMediaLink:
+    """A media file in one field of an observation, with the observation's trace (which its
+    deletion goes by); stored once per (project, trace, observation, media, field)."""
+
+    project_id: str
+    media_id: str
+    trace_id: str
+    observation_id: str
+    field: str
+    origin: MediaLinkOrigin
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetItemMediaLink:
+    """A media file in one field of a dataset item; stored once per (project, item, field,
+    media)."""
+
+    project_id: str
+    media_id: str
+    dataset_id: str
+    dataset_item_id: str
+    field: str
+    origin: MediaLinkOrigin
+    created_at: datetime
+
+
+MediaLink = TraceMediaLink | ObservationMediaLink | DatasetItemMediaLink
+
+
 # -- requests --------------------------------------------------------------------------------------
 
 
@@ -156,6 +216,23 @@ class MediaUploadRequest:
     observation_id: str | None = None
     dataset_id: str | None = None
     dataset_item_id: str | None = None
+
+    def link(
+        self, project_id: str, media_id: str, origin: MediaLinkOrigin, now: datetime
+    ) -> MediaLink:
+        """The one link the request names: an observation's when it names one (not also its
+        trace's, as upstream), else the trace's, else the dataset item's."""
+        if self.observation_id is not None and self.trace_id is not None:
+            return ObservationMediaLink(
+                project_id, media_id, self.trace_id, self.observation_id, self.field, origin, now
+            )
+        if self.trace_id is not None:
+            return TraceMediaLink(project_id, media_id, self.trace_id, self.field, origin, now)
+        if self.dataset_id is None or self.dataset_item_id is None:
+            raise _invalid("the request names no trace and no dataset item")
+        return DatasetItemMediaLink(
+            project_id, media_id, self.dataset_id, self.dataset_item_id, self.field, origin, now
+        )
 
 
 def _optional_id(body: Mapping[str, Any], key: str) -> str | None:

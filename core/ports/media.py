@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from fathom.core.domain.media import Media
+from fathom.core.domain.media import (
+    DatasetItemMediaLink,
+    Media,
+    MediaLink,
+    ObservationMediaLink,
+    TraceMediaLink,
+)
 
 
 class MediaRepository(Protocol):
-    """Media records, unique per project by id and by content hash."""
+    """Media records, unique per project by id and by content hash, and their links to the
+    traces, observations and dataset items they were requested for."""
 
     async def get(self, project_id: str, media_id: str) -> Media | None: ...
 
@@ -33,6 +41,38 @@ class MediaRepository(Protocol):
         updated_at: datetime,
     ) -> bool:
         """Store the client's upload outcome; False when there is no such media."""
+        ...
+
+    async def add_links(self, links: Sequence[MediaLink]) -> None:
+        """Store links to existing media; a link already stored (same project, media, entity
+        and field) is kept as it is, also when a concurrent writer stores it first."""
+        ...
+
+    async def links_of_traces(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> list[TraceMediaLink | ObservationMediaLink]:
+        """The links of these traces and of their observations."""
+        ...
+
+    async def links_of_dataset_items(
+        self, project_id: str, dataset_item_ids: Sequence[str]
+    ) -> list[DatasetItemMediaLink]: ...
+
+    async def delete_links_of_traces(self, project_id: str, trace_ids: Sequence[str]) -> set[str]:
+        """Delete the links of these traces and of their observations; returns the ids of the
+        media they linked to."""
+        ...
+
+    async def delete_links_of_dataset_items(
+        self, project_id: str, dataset_item_ids: Sequence[str]
+    ) -> set[str]:
+        """Delete the links of these dataset items; returns the ids of the media they linked
+        to."""
+        ...
+
+    async def delete_unlinked(self, project_id: str, media_ids: Sequence[str]) -> list[Media]:
+        """Delete those of these media records that no trace, observation or dataset item
+        links to any more, and return them (their bytes are the caller's to delete)."""
         ...
 
 

@@ -367,7 +367,8 @@ class GetDatasetItem:
 
 class DeleteDatasetItem:
     """`DELETE /api/public/dataset-items/{id}`: a tombstone version, and the item's run items
-    go (the contract: "Delete a dataset item and all its run items")."""
+    go (the contract: "Delete a dataset item and all its run items"), and its media links.
+    The media stay: earlier versions of the item, still readable, may show them."""
 
     def __init__(self, records: RecordStore, clock: Clock) -> None:
         self._records = records
@@ -380,6 +381,7 @@ class DeleteDatasetItem:
                 raise NotFound(f"Dataset item with id {item_id} not found for project {project_id}")
             await uow.datasets.add_item_version(tombstone(current, self._clock.now()))
             await uow.datasets.delete_run_items_of_item(project_id, item_id)
+            await uow.media.delete_links_of_dataset_items(project_id, [item_id])
             await uow.commit()
 
 

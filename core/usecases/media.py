@@ -1,7 +1,8 @@
 """Multi-modal media (`/api/public/media`): upload URLs with dedup, downloads, upload status.
 
 The flow of Langfuse's SDKs: `POST /media` with the file's hash, type and length answers the
-media id and an upload URL (null when the project already holds these bytes); the client PUTs
+media id and an upload URL (null when the project already holds these bytes) and links the
+media to the trace, observation or dataset item field it names; the client PUTs
 the bytes to the URL and reports the outcome with `PATCH /media/{id}`; readers find media
 references in trace payloads and `GET /media/{id}` for a download URL.
 
@@ -29,6 +30,7 @@ from fathom.core.domain.media import (
     UPLOAD_URL_TTL_SECONDS,
     Media,
     MediaGrant,
+    MediaLinkOrigin,
     blob_key_for,
     media_id_for,
     parse_upload_request,
@@ -112,7 +114,8 @@ class MediaDownload:
 
 
 class GetMediaUploadUrl:
-    """`POST /api/public/media`: dedup by content hash per project, else an upload URL."""
+    """`POST /api/public/media`: dedup by content hash per project, else an upload URL; either
+    way the media is linked to what the request names (another trace may reuse known bytes)."""
 
     def __init__(
         self,
@@ -139,6 +142,9 @@ class GetMediaUploadUrl:
                 and existing.is_uploaded
                 and existing.content_type == request.content_type
             ):
+                link = request.link(project_id, existing.id, MediaLinkOrigin.CLIENT_UPLOAD, now)
+                await uow.media.add_links([link])
+                await uow.commit()
                 return MediaUploadUrl(existing.id, None)
             media_id = existing.id if existing is not None else media_id_for(request.sha256_hash)
             fields = {
@@ -159,6 +165,8 @@ class GetMediaUploadUrl:
                 )
             )
             await uow.media.upsert(media)
+            link = request.link(project_id, media.id, MediaLinkOrigin.CLIENT_UPLOAD, now)
+            await uow.media.add_links([link])
             await uow.commit()
         url = await self._links.upload_url(media, base_url=base_url, expires_in=self._ttl)
         return MediaUploadUrl(media.id, url)

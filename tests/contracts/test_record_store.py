@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from fathom.adapters.storage.sql.store import SqlRecordStore
 from fathom.core.domain.access import (
@@ -18,6 +20,13 @@ from fathom.core.domain.access import (
     Project,
     Role,
     User,
+)
+from fathom.core.domain.media import (
+    DatasetItemMediaLink,
+    Media,
+    MediaLinkOrigin,
+    ObservationMediaLink,
+    TraceMediaLink,
 )
 from fathom.core.domain.pricing import (
     AttributeSource,
@@ -222,3 +231,165 @@ async def test_model_without_optional_fields(store: SqlRecordStore) -> None:
         await uow.commit()
     async with store.unit_of_work() as uow:
         assert await uow.models.get("p1", "m9") == model
+
+
+# --- media links ------------------------------------------------------------------------------
+
+UPLOAD = MediaLinkOrigin.CLIENT_UPLOAD
+
+
+def media_record(project_id: str, media_id: str) -> Media:
+    return Media(
+        id=media_id,
+        project_id=project_id,
+        sha256_hash=media_id.ljust(44, "="),
+        content_type="image/png",
+        content_length=3,
+        blob_key=f"media/{project_id}/{media_id}.png",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+def trace_link(
+    trace_id: str, media_id: str, field: str = "input", project: str = "p1"
+) -> TraceMediaLink:
+    return TraceMediaLink(project, media_id, trace_id, field, UPLOAD, NOW)
+
+
+def observation_link(
+    trace_id: str, observation_id: str, media_id: str, project: str = "p1"
+) -> ObservationMediaLink:
+    return ObservationMediaLink(project, media_id, trace_id, observation_id, "output", UPLOAD, NOW)
+
+
+def item_link(item_id: str, media_id: str, project: str = "p1") -> DatasetItemMediaLink:
+    return DatasetItemMediaLink(project, media_id, "d1", item_id, "expectedOutput", UPLOAD, NOW)
+
+
+async def seed_media(store: SqlRecordStore) -> None:
+    await seed(store)
+    async with store.unit_of_work() as uow:
+        for project_id, media_id in [("p1", "m1"), ("p1", "m2"), ("p1", "m3"), ("p2", "m1")]:
+            await uow.media.upsert(media_record(project_id, media_id))
+        await uow.commit()
+
+
+async def test_media_links_are_stored_once_per_entity_media_and_field(
+    store: SqlRecordStore,
+) -> None:
+    await seed_media(store)
+    later = NOW + timedelta(hours=1)
+    async with store.unit_of_work() as uow:
+        await uow.media.add_links(
+            [
+                trace_link("t1", "m1"),
+                trace_link("t1", "m1"),  # twice in one call
+                trace_link("t1", "m1", "output"),
+                observation_link("t1", "o1", "m1"),
+                item_link("i1", "m2"),
+                trace_link("t1", "m1", project="p2"),
+            ]
+        )
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        await uow.media.add_links(
+            [
+                TraceMediaLink("p1", "m1", "t1", "input", MediaLinkOrigin.UNKNOWN, later),
+                observation_link("t1", "o1", "m1"),
+                item_link("i1", "m2"),
+            ]
+        )
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.media.links_of_traces("p1", ["t1", "t9"]) == [
+            trace_link("t1", "m1"),  # the first one stored stays as it was
+            trace_link("t1", "m1", "output"),
+            observation_link("t1", "o1", "m1"),
+        ]
+        assert await uow.media.links_of_traces("p2", ["t1"]) == [
+            trace_link("t1", "m1", project="p2")
+        ]
+        assert await uow.media.links_of_dataset_items("p1", ["i1"]) == [item_link("i1", "m2")]
+        assert await uow.media.links_of_dataset_items("p2", ["i1"]) == []
+
+
+async def test_concurrent_writers_of_one_link_store_it_once(store: SqlRecordStore) -> None:
+    await seed_media(store)
+
+    async def add() -> None:
+        async with store.unit_of_work() as uow:
+            await uow.media.add_links([trace_link("t1", "m1"), item_link("i1", "m1")])
+            await asyncio.sleep(0.05)  # both transactions are open at once
+            await uow.commit()
+
+    await asyncio.gather(*(add() for _ in range(4)))
+    async with store.unit_of_work() as uow:
+        assert await uow.media.links_of_traces("p1", ["t1"]) == [trace_link("t1", "m1")]
+        assert await uow.media.links_of_dataset_items("p1", ["i1"]) == [item_link("i1", "m1")]
+
+
+async def test_links_need_their_media(store: SqlRecordStore) -> None:
+    await seed_media(store)
+    with pytest.raises(IntegrityError):
+        async with store.unit_of_work() as uow:
+            await uow.media.add_links([trace_link("t1", "missing")])
+
+
+async def test_deleting_links_of_traces_or_items_answers_their_media(
+    store: SqlRecordStore,
+) -> None:
+    await seed_media(store)
+    async with store.unit_of_work() as uow:
+        await uow.media.add_links(
+            [
+                trace_link("t1", "m1"),
+                observation_link("t1", "o1", "m2"),
+                trace_link("t2", "m1"),
+                trace_link("t1", "m1", project="p2"),
+                item_link("i1", "m3"),
+                item_link("i2", "m3"),
+            ]
+        )
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.media.delete_links_of_traces("p1", ["t1", "t9"]) == {"m1", "m2"}
+        assert await uow.media.delete_links_of_traces("p1", ["t1"]) == set()
+        assert await uow.media.delete_links_of_dataset_items("p1", ["i1"]) == {"m3"}
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.media.links_of_traces("p1", ["t1", "t2"]) == [trace_link("t2", "m1")]
+        assert await uow.media.links_of_traces("p2", ["t1"]) == [
+            trace_link("t1", "m1", project="p2")
+        ]
+        assert await uow.media.links_of_dataset_items("p1", ["i1", "i2"]) == [item_link("i2", "m3")]
+
+
+async def test_only_media_nothing_links_to_are_deleted(store: SqlRecordStore) -> None:
+    await seed_media(store)
+    async with store.unit_of_work() as uow:
+        await uow.media.add_links([trace_link("t2", "m1"), item_link("i1", "m3")])
+        await uow.commit()
+    many = [f"x{n}" for n in range(2500)]  # more ids than one statement takes
+    async with store.unit_of_work() as uow:
+        deleted = await uow.media.delete_unlinked("p1", ["m1", "m2", "m3", "missing", *many])
+        await uow.commit()
+    assert deleted == [media_record("p1", "m2")]
+    async with store.unit_of_work() as uow:
+        assert await uow.media.get("p1", "m2") is None
+        assert await uow.media.get("p1", "m1") is not None  # a trace links to it
+        assert await uow.media.get("p1", "m3") is not None  # a dataset item links to it
+        assert await uow.media.get("p2", "m1") is not None  # another project's
+        assert await uow.media.delete_unlinked("p1", []) == []
+
+
+async def test_deleting_many_traces_deletes_all_their_links(store: SqlRecordStore) -> None:
+    await seed_media(store)
+    trace_ids = [f"t{n}" for n in range(2500)]
+    async with store.unit_of_work() as uow:
+        await uow.media.add_links([trace_link(t, "m1") for t in trace_ids])
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert len(await uow.media.links_of_traces("p1", trace_ids)) == 2500
+        assert await uow.media.delete_links_of_traces("p1", trace_ids) == {"m1"}
+        assert await uow.media.links_of_traces("p1", trace_ids) == []

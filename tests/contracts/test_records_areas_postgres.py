@@ -1,6 +1,6 @@
 """The use cases of every records area against the real `SqlRecordStore`, on SQLite and on
 PostgreSQL: access and keys, models, prompts, score configs, comments, annotation queues,
-datasets with item versions and runs, experiments.
+datasets with item versions and runs, experiments, media links.
 
 The HTTP suites cover each area in depth on SQLite; this module runs a representative path
 of each on both engines, plus what only differs between engines: string lengths and order,
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from fathom.adapters.auth.hashing import Sha256SecretHasher
+from fathom.adapters.blob.local import LocalBlobStore
 from fathom.adapters.storage.sql.store import SqlRecordStore, masked, normalise_url
 from fathom.core.domain.access import Role
 from fathom.core.domain.datasets import FieldCondition
@@ -31,6 +32,7 @@ from fathom.core.domain.errors import (
     NotFound,
     Unavailable,
 )
+from fathom.core.domain.media import DatasetItemMediaLink, MediaLinkOrigin, media_signing_key
 from fathom.core.domain.prompts import PromptActor, PromptListQuery, PromptType, PromptVersion
 from fathom.core.ports.datasets import ExperimentQuery, ItemQuery
 from fathom.core.ports.evaluation import AnnotationStatus, CommentObjectType, CommentQuery
@@ -74,6 +76,7 @@ from fathom.core.usecases.evaluation import (
     UpdateAnnotationQueueItem,
     UpdateScoreConfig,
 )
+from fathom.core.usecases.media import GetMediaUploadUrl, MediaLinks, MediaLinkSigner
 from fathom.core.usecases.models import CreateModel, DeleteModel, GetModel, ListModels, ModelCatalog
 from fathom.core.usecases.prompts import (
     CreatePromptVersion,
@@ -507,6 +510,45 @@ async def test_dataset_items_keep_versions_and_read_as_of(
         await GetDatasetItem(records)(project, "i1")
     listed = await ListDatasets(records)(project)
     assert [d.metadata for d in listed.items] == [{"z": 1, "a": [1, 2.5, None]}]
+
+
+async def test_deleting_a_dataset_item_deletes_its_media_links_not_the_media(
+    records: SqlRecordStore, clock: FakeClock, project: str, tmp_path: Path
+) -> None:
+    ids = UuidGenerator()
+    dataset = await CreateDataset(records, clock, ids)(project, {"name": "d"})
+    upsert = UpsertDatasetItem(records, clock, ids)
+    links = MediaLinks(
+        LocalBlobStore(tmp_path / "blobs", fsync=False),
+        MediaLinkSigner(media_signing_key("salt"), clock),
+    )
+    get_upload_url = GetMediaUploadUrl(records, links, clock)
+    for item_id in ("i1", "i2"):
+        await upsert(project, {"datasetName": "d", "id": item_id, "input": "see attachment"})
+        body = {
+            "datasetId": dataset.id,
+            "datasetItemId": item_id,
+            "contentType": "image/png",
+            "contentLength": 3,
+            "sha256Hash": base64.b64encode(bytes(32)).decode(),
+            "field": "expectedOutput",
+        }
+        found = await get_upload_url(project, body, base_url="http://x")
+    clock.advance(1)
+    await DeleteDatasetItem(records, clock)(project, "i1")
+    async with records.unit_of_work() as uow:
+        assert await uow.media.links_of_dataset_items(project, ["i1", "i2"]) == [
+            DatasetItemMediaLink(
+                project,
+                found.media_id,
+                dataset.id,
+                "i2",
+                "expectedOutput",
+                MediaLinkOrigin.CLIENT_UPLOAD,
+                T0,
+            )
+        ]
+        assert await uow.media.get(project, found.media_id) is not None
 
 
 async def test_concurrent_upserts_of_one_item_leave_one_current_version(

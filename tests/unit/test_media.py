@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -16,9 +17,14 @@ from fathom.core.domain.errors import Forbidden, InvalidInput, NotFound, Payload
 from fathom.core.domain.media import (
     DOWNLOAD,
     UPLOAD,
+    DatasetItemMediaLink,
     Media,
     MediaGrant,
+    MediaLink,
+    MediaLinkOrigin,
     MediaReference,
+    ObservationMediaLink,
+    TraceMediaLink,
     blob_key_for,
     find_media_references,
     media_id_for,
@@ -39,6 +45,7 @@ from fathom.core.usecases.media import (
     PatchMedia,
     UploadMediaContent,
 )
+from fathom.core.usecases.traces import DeleteTraces
 from tests.unit.fakes import FakeClock
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
@@ -51,9 +58,23 @@ KEY = media_signing_key("test-salt")
 # -- fakes -------------------------------------------------------------------------------------
 
 
+def link_key(link: MediaLink) -> tuple[str, ...]:
+    """What a link is unique by: the primary key of its table in the SQL store."""
+    if isinstance(link, ObservationMediaLink):
+        ids: tuple[str, ...] = ("observation", link.trace_id, link.observation_id)
+    elif isinstance(link, TraceMediaLink):
+        ids = ("trace", link.trace_id)
+    else:
+        ids = ("item", link.dataset_item_id)
+    return (link.project_id, *ids, link.media_id, link.field)
+
+
 class FakeMediaRepository:
-    def __init__(self, rows: dict[tuple[str, str], Media]) -> None:
+    def __init__(
+        self, rows: dict[tuple[str, str], Media], links: dict[tuple[str, ...], MediaLink]
+    ) -> None:
         self.rows = rows
+        self.links = links
 
     async def get(self, project_id: str, media_id: str) -> Media | None:
         return self.rows.get((project_id, media_id))
@@ -89,12 +110,62 @@ class FakeMediaRepository:
         self.rows[(project_id, media_id)] = replace(found, updated_at=updated_at, **result)
         return True
 
+    async def add_links(self, links: Sequence[MediaLink]) -> None:
+        for link in links:
+            assert (link.project_id, link.media_id) in self.rows, "links need their media"
+            self.links.setdefault(link_key(link), link)
+
+    async def links_of_traces(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> list[TraceMediaLink | ObservationMediaLink]:
+        return [
+            link
+            for link in self.links.values()
+            if isinstance(link, TraceMediaLink | ObservationMediaLink)
+            and link.project_id == project_id
+            and link.trace_id in trace_ids
+        ]
+
+    async def links_of_dataset_items(
+        self, project_id: str, dataset_item_ids: Sequence[str]
+    ) -> list[DatasetItemMediaLink]:
+        return [
+            link
+            for link in self.links.values()
+            if isinstance(link, DatasetItemMediaLink)
+            and link.project_id == project_id
+            and link.dataset_item_id in dataset_item_ids
+        ]
+
+    async def delete_links_of_traces(self, project_id: str, trace_ids: Sequence[str]) -> set[str]:
+        return self._delete_links(await self.links_of_traces(project_id, trace_ids))
+
+    async def delete_links_of_dataset_items(
+        self, project_id: str, dataset_item_ids: Sequence[str]
+    ) -> set[str]:
+        return self._delete_links(await self.links_of_dataset_items(project_id, dataset_item_ids))
+
+    async def delete_unlinked(self, project_id: str, media_ids: Sequence[str]) -> list[Media]:
+        linked = {(link.project_id, link.media_id) for link in self.links.values()}
+        doomed = sorted(
+            (project_id, media_id)
+            for media_id in set(media_ids)
+            if (project_id, media_id) in self.rows and (project_id, media_id) not in linked
+        )
+        return [self.rows.pop(key) for key in doomed]
+
+    def _delete_links(self, links: Sequence[MediaLink]) -> set[str]:
+        for link in links:
+            del self.links[link_key(link)]
+        return {link.media_id for link in links}
+
 
 class FakeUnitOfWork:
     def __init__(self, store: FakeRecords) -> None:
         self._store = store
         self._pending = dict(store.media_rows)
-        self.media = FakeMediaRepository(self._pending)
+        self._pending_links = dict(store.links)
+        self.media = FakeMediaRepository(self._pending, self._pending_links)
 
     async def __aenter__(self) -> Self:
         return self
@@ -104,11 +175,13 @@ class FakeUnitOfWork:
 
     async def commit(self) -> None:
         self._store.media_rows = dict(self._pending)
+        self._store.links = dict(self._pending_links)
 
 
 class FakeRecords:
     def __init__(self) -> None:
         self.media_rows: dict[tuple[str, str], Media] = {}
+        self.links: dict[tuple[str, ...], MediaLink] = {}
 
     def unit_of_work(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)
@@ -153,6 +226,21 @@ class FakePresigningStore(FakeBlobStore):
         return f"https://bucket.example/{key}?type={content_type}&sha={sha256}"
 
 
+class FailingDeletesStore(FakeBlobStore):
+    async def delete(self, key: str) -> None:
+        raise OSError("the store is down")
+
+
+class FakeTelemetry:
+    """The one telemetry call trace deletion makes."""
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, list[str]]] = []
+
+    async def delete_traces(self, project_id: str, trace_ids: list[str]) -> None:
+        self.deleted.append((project_id, trace_ids))
+
+
 class Setup:
     def __init__(self, blob: FakeBlobStore | None = None) -> None:
         self.clock = FakeClock(datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
@@ -165,6 +253,8 @@ class Setup:
         self.patch = PatchMedia(self.records, self.clock)
         self.upload = UploadMediaContent(self.blob, self.signer)
         self.download = DownloadMediaContent(self.blob, self.signer)
+        self.telemetry = FakeTelemetry()
+        self.delete_traces = DeleteTraces(self.telemetry, self.records, self.blob)  # type: ignore[arg-type]
 
 
 def request_body(data: bytes = PNG, **overrides: Any) -> dict[str, Any]:
@@ -478,6 +568,108 @@ async def test_download_links_do_not_upload_and_need_the_object() -> None:
         await s.upload(found.media_id, token_of(download.url), reader(PNG))
     with pytest.raises(NotFound, match="Media content not found"):
         await s.download(found.media_id, token_of(download.url))
+
+
+# -- links and trace deletion ----------------------------------------------------------------
+
+
+async def test_upload_requests_link_their_trace_observation_or_item_once() -> None:
+    s = Setup()
+    now = s.clock.now()
+    found = await s.upload_url(PROJECT, request_body(), base_url=BASE)
+    await s.upload_url(PROJECT, request_body(), base_url=BASE)  # a retry: the link is kept
+    await s.upload_url(PROJECT, request_body(observationId="obs-1", field="output"), base_url=BASE)
+    item_body = request_body(traceId=None, datasetId="d1", datasetItemId="i1")
+    await s.upload_url(PROJECT, item_body, base_url=BASE)
+    origin = MediaLinkOrigin.CLIENT_UPLOAD
+    assert sorted(s.records.links.values(), key=repr) == sorted(
+        [
+            TraceMediaLink(PROJECT, found.media_id, "trace-1", "input", origin, now),
+            ObservationMediaLink(
+                PROJECT, found.media_id, "trace-1", "obs-1", "output", origin, now
+            ),
+            DatasetItemMediaLink(PROJECT, found.media_id, "d1", "i1", "input", origin, now),
+        ],
+        key=repr,
+    )
+
+
+async def test_known_bytes_are_linked_to_the_next_trace_too() -> None:
+    s = Setup()
+    found = await s.upload_url(PROJECT, request_body(), base_url=BASE)
+    await s.patch(PROJECT, found.media_id, PATCH_OK)
+    s.clock.advance(5)
+    again = await s.upload_url(PROJECT, request_body(traceId="trace-2"), base_url=BASE)
+    assert again.upload_url is None
+    async with s.records.unit_of_work() as uow:
+        links = await uow.media.links_of_traces(PROJECT, ["trace-2"])
+    assert links == [
+        TraceMediaLink(
+            PROJECT,
+            found.media_id,
+            "trace-2",
+            "input",
+            MediaLinkOrigin.CLIENT_UPLOAD,
+            s.clock.now(),
+        )
+    ]
+
+
+async def test_refused_requests_link_nothing() -> None:
+    s = Setup()
+    with pytest.raises(InvalidInput, match="Invalid field"):
+        await s.upload_url(PROJECT, request_body(field="expectedOutput"), base_url=BASE)
+    assert (s.records.media_rows, s.records.links) == ({}, {})
+
+
+async def test_deleting_traces_deletes_their_links_and_media_nothing_else_links() -> None:
+    s = Setup()
+    shared = b"shared bytes"
+    only_here = b"only in trace-1"
+    for data, body in [
+        (shared, request_body(shared)),
+        (only_here, request_body(only_here, observationId="obs-1", field="output")),
+        (shared, request_body(shared, traceId="trace-2")),
+    ]:
+        found = await s.upload_url(PROJECT, {**body, "contentType": "text/plain"}, base_url=BASE)
+        if found.upload_url is not None:
+            await s.upload(found.media_id, token_of(found.upload_url), reader(data))
+            await s.patch(PROJECT, found.media_id, PATCH_OK)
+    shared_id, gone_id = media_id_for(sha256_base64(shared)), media_id_for(sha256_base64(only_here))
+
+    await s.delete_traces(PROJECT, ["trace-1", "never-seen"])
+
+    assert s.telemetry.deleted == [(PROJECT, ["trace-1", "never-seen"])]
+    async with s.records.unit_of_work() as uow:
+        assert await uow.media.links_of_traces(PROJECT, ["trace-1"]) == []
+        assert [
+            link.media_id for link in await uow.media.links_of_traces(PROJECT, ["trace-2"])
+        ] == [shared_id]
+        assert await uow.media.get(PROJECT, gone_id) is None
+        assert await uow.media.get(PROJECT, shared_id) is not None
+    assert list(s.blob.objects) == [f"media/{PROJECT}/{shared_id}.txt"]
+
+    await s.delete_traces(PROJECT, ["trace-2"])
+    assert (s.records.media_rows, s.records.links, s.blob.objects) == ({}, {}, {})
+
+
+async def test_media_a_dataset_item_links_to_outlive_the_trace() -> None:
+    s = Setup()
+    await s.upload_url(PROJECT, request_body(), base_url=BASE)
+    item_body = request_body(traceId=None, datasetId="d1", datasetItemId="i1")
+    found = await s.upload_url(PROJECT, item_body, base_url=BASE)
+    await s.delete_traces(PROJECT, ["trace-1"])
+    assert list(s.records.media_rows) == [(PROJECT, found.media_id)]
+    assert [type(link) for link in s.records.links.values()] == [DatasetItemMediaLink]
+
+
+async def test_a_failing_blob_store_leaves_links_media_and_traces_for_a_retry() -> None:
+    s = Setup(FailingDeletesStore())
+    await s.upload_url(PROJECT, request_body(), base_url=BASE)
+    with pytest.raises(OSError, match="the store is down"):
+        await s.delete_traces(PROJECT, ["trace-1"])
+    assert len(s.records.media_rows) == len(s.records.links) == 1
+    assert s.telemetry.deleted == []
 
 
 def test_signing_keys_differ_per_salt() -> None:

@@ -1,12 +1,14 @@
-"""SQL storage of media records: table and repository.
+"""SQL storage of media records and their links: tables and repository.
 
 A project holds one record per content hash (the media id is derived from the hash, so the
-primary key and the hash constraint agree). Links of media to traces, observations and
-dataset items are not stored: Langfuse's UI lists them, the public API never reads them.
+primary key and the hash constraint agree). A link's primary key is upstream's unique
+constraint of its table, so a repeated upload request stores it once; links go with their
+media record (foreign key, on delete cascade).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +16,15 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
+    delete,
+    exists,
     insert,
     select,
     update,
@@ -31,7 +37,14 @@ from fathom.adapters.storage.sql.repository import SqlRepository
 from fathom.adapters.storage.sql.tables import metadata
 from fathom.adapters.storage.sql.types import UtcDateTime
 from fathom.core.domain.errors import Conflict
-from fathom.core.domain.media import Media
+from fathom.core.domain.media import (
+    DatasetItemMediaLink,
+    Media,
+    MediaLink,
+    MediaLinkOrigin,
+    ObservationMediaLink,
+    TraceMediaLink,
+)
 
 media = Table(
     "media",
@@ -56,6 +69,64 @@ media = Table(
     UniqueConstraint("project_id", "sha256_hash", name="uq_media_project_id_sha256_hash"),
 )
 
+
+def _to_media(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["project_id", "media_id"],
+        ["media.project_id", "media.id"],
+        ondelete="CASCADE",
+        name=f"fk_{table}_media",
+    )
+
+
+trace_media = Table(
+    "trace_media",
+    metadata,
+    Column("project_id", String(255), primary_key=True),
+    Column("trace_id", String(255), primary_key=True),
+    Column("media_id", String(255), primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("origin", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    _to_media("trace_media"),
+    Index("ix_trace_media_media", "project_id", "media_id"),
+)
+
+observation_media = Table(
+    "observation_media",
+    metadata,
+    Column("project_id", String(255), primary_key=True),
+    Column("trace_id", String(255), primary_key=True),
+    Column("observation_id", String(255), primary_key=True),
+    Column("media_id", String(255), primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("origin", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    _to_media("observation_media"),
+    Index("ix_observation_media_media", "project_id", "media_id"),
+)
+
+# Keyed as upstream's links declared at upload (project, item, field, media). No foreign key
+# to the dataset: upstream's links have none, and the item may be written after the upload.
+dataset_item_media = Table(
+    "dataset_item_media",
+    metadata,
+    Column("project_id", String(255), primary_key=True),
+    Column("dataset_item_id", String(255), primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("media_id", String(255), primary_key=True),
+    Column("dataset_id", String(255), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    _to_media("dataset_item_media"),
+    Index("ix_dataset_item_media_media", "project_id", "media_id"),
+)
+
+_LINK_TABLES = (trace_media, observation_media, dataset_item_media)
+
+# Ids per statement: far below SQLite's and asyncpg's 32,767 bound parameters.
+_CHUNK = 1000
+
 # What a repeated upload request may change; id, creation time and upload status stay.
 _REPLACED = ("content_type", "content_length", "blob_key", "updated_at")
 
@@ -75,6 +146,70 @@ def _media(row: RowMapping) -> Media:
         upload_http_error=row["upload_http_error"],
         upload_time_ms=row["upload_time_ms"],
     )
+
+
+def _link_row(link: MediaLink) -> tuple[Table, dict[str, Any]]:
+    row: dict[str, Any] = {
+        "project_id": link.project_id,
+        "media_id": link.media_id,
+        "field": link.field,
+        "origin": link.origin.value,
+        "created_at": link.created_at,
+    }
+    if isinstance(link, ObservationMediaLink):
+        return observation_media, {
+            **row,
+            "trace_id": link.trace_id,
+            "observation_id": link.observation_id,
+        }
+    if isinstance(link, TraceMediaLink):
+        return trace_media, {**row, "trace_id": link.trace_id}
+    return dataset_item_media, {
+        **row,
+        "dataset_id": link.dataset_id,
+        "dataset_item_id": link.dataset_item_id,
+    }
+
+
+def _trace_link(row: RowMapping) -> TraceMediaLink:
+    return TraceMediaLink(
+        project_id=row["project_id"],
+        media_id=row["media_id"],
+        trace_id=row["trace_id"],
+        field=row["field"],
+        origin=MediaLinkOrigin(row["origin"]),
+        created_at=row["created_at"],
+    )
+
+
+def _observation_link(row: RowMapping) -> ObservationMediaLink:
+    return ObservationMediaLink(
+        project_id=row["project_id"],
+        media_id=row["media_id"],
+        trace_id=row["trace_id"],
+        observation_id=row["observation_id"],
+        field=row["field"],
+        origin=MediaLinkOrigin(row["origin"]),
+        created_at=row["created_at"],
+    )
+
+
+def _dataset_item_link(row: RowMapping) -> DatasetItemMediaLink:
+    return DatasetItemMediaLink(
+        project_id=row["project_id"],
+        media_id=row["media_id"],
+        dataset_id=row["dataset_id"],
+        dataset_item_id=row["dataset_item_id"],
+        field=row["field"],
+        origin=MediaLinkOrigin(row["origin"]),
+        created_at=row["created_at"],
+    )
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
 
 
 class SqlMediaRepository(SqlRepository):
@@ -154,6 +289,97 @@ class SqlMediaRepository(SqlRepository):
             )
         )
         return bool(result.rowcount)
+
+    async def add_links(self, links: Sequence[MediaLink]) -> None:
+        rows: dict[Table, list[dict[str, Any]]] = {}
+        for link in links:
+            table, row = _link_row(link)
+            rows.setdefault(table, []).append(row)
+        dialect = self._dialect
+        for table, values in rows.items():
+            if dialect == "postgresql":
+                statement: Any = postgresql.insert(table).on_conflict_do_nothing()
+            elif dialect == "sqlite":
+                statement = sqlite.insert(table).on_conflict_do_nothing()
+            else:
+                for row in values:
+                    await self._insert_ignore(table, row)
+                continue
+            await self._uow.connection.execute(statement, values)
+
+    async def links_of_traces(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> list[TraceMediaLink | ObservationMediaLink]:
+        readers: list[tuple[Table, Callable[[RowMapping], TraceMediaLink | ObservationMediaLink]]]
+        readers = [(trace_media, _trace_link), (observation_media, _observation_link)]
+        found: list[TraceMediaLink | ObservationMediaLink] = []
+        for chunk in _chunks(trace_ids):
+            for table, to_link in readers:
+                rows = await self._all(
+                    select(table)
+                    .where(table.c.project_id == project_id, table.c.trace_id.in_(chunk))
+                    .order_by(*table.primary_key.columns)
+                )
+                found.extend(to_link(row) for row in rows)
+        return found
+
+    async def links_of_dataset_items(
+        self, project_id: str, dataset_item_ids: Sequence[str]
+    ) -> list[DatasetItemMediaLink]:
+        table = dataset_item_media
+        found: list[DatasetItemMediaLink] = []
+        for chunk in _chunks(dataset_item_ids):
+            rows = await self._all(
+                select(table)
+                .where(table.c.project_id == project_id, table.c.dataset_item_id.in_(chunk))
+                .order_by(*table.primary_key.columns)
+            )
+            found.extend(_dataset_item_link(row) for row in rows)
+        return found
+
+    async def delete_links_of_traces(self, project_id: str, trace_ids: Sequence[str]) -> set[str]:
+        media_ids: set[str] = set()
+        for chunk in _chunks(trace_ids):
+            for table in (trace_media, observation_media):
+                media_ids |= await self._delete_links(
+                    table, table.c.project_id == project_id, table.c.trace_id.in_(chunk)
+                )
+        return media_ids
+
+    async def delete_links_of_dataset_items(
+        self, project_id: str, dataset_item_ids: Sequence[str]
+    ) -> set[str]:
+        table = dataset_item_media
+        media_ids: set[str] = set()
+        for chunk in _chunks(dataset_item_ids):
+            media_ids |= await self._delete_links(
+                table, table.c.project_id == project_id, table.c.dataset_item_id.in_(chunk)
+            )
+        return media_ids
+
+    async def delete_unlinked(self, project_id: str, media_ids: Sequence[str]) -> list[Media]:
+        deleted: list[Media] = []
+        for chunk in _chunks(media_ids):
+            # The check and the delete in one statement, so they see the same links.
+            unlinked = [
+                ~exists().where(
+                    table.c.project_id == media.c.project_id, table.c.media_id == media.c.id
+                )
+                for table in _LINK_TABLES
+            ]
+            result = await self._uow.connection.execute(
+                delete(media)
+                .where(media.c.project_id == project_id, media.c.id.in_(chunk), *unlinked)
+                .returning(*media.c)
+            )
+            deleted.extend(_media(row) for row in result.mappings().all())
+        return sorted(deleted, key=lambda m: m.id)
+
+    async def _delete_links(self, table: Table, *conditions: Any) -> set[str]:
+        result = await self._uow.connection.execute(
+            delete(table).where(*conditions).returning(table.c.media_id)
+        )
+        return set(result.scalars().all())
 
     async def _replace(self, project_id: str, sha256_hash: str, values: dict[str, Any]) -> None:
         await self._uow.connection.execute(

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from fathom.core.domain.errors import InvalidInput, NotFound
 from fathom.core.ports.telemetry import TelemetryStore, TraceQuery
+from fathom.core.usecases.traces import DeleteTraces
 from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
 from fathom.entrypoints.http.json import json_response, read_json
@@ -121,7 +122,7 @@ async def list_traces(request: web.Request) -> web.Response:
 @routes.delete("/api/public/traces/{trace_id}")
 async def delete_trace(request: web.Request) -> web.Response:
     project = await project_id(request)
-    await use(request, TelemetryStore).delete_traces(project, [request.match_info["trace_id"]])
+    await use(request, DeleteTraces)(project, [request.match_info["trace_id"]])
     return json_response({"message": "Trace deleted successfully"})
 
 
@@ -136,7 +137,7 @@ async def delete_traces(request: web.Request) -> web.Response:
         or not all(isinstance(t, str) for t in trace_ids)
     ):
         raise InvalidInput("Invalid request data: 'traceIds' must be a non-empty array of strings")
-    await use(request, TelemetryStore).delete_traces(project, trace_ids)
+    await use(request, DeleteTraces)(project, trace_ids)
     return json_response({"message": "Traces deleted successfully"})
 
 
