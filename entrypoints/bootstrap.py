@@ -111,6 +111,7 @@ from fathom.core.usecases.prompts import (
     DeletePrompt,
     GetPrompt,
     InMemoryPromptCache,
+    LinkObservationsToPrompts,
     ListPrompts,
     ListProtectedLabels,
     ProtectPromptLabel,
@@ -249,6 +250,7 @@ def build_container(settings: Settings) -> Wiring:
             experiments=container.resolve(RecordExperimentLinks),
             locks=record_store_locks(container.resolve(RecordStore)),
             foreground=container.resolve(RequestGauge),
+            prompt_links=LinkObservationsToPrompts(container.resolve(RecordStore)),
         ),
         scope=punq.Scope.singleton,
     )

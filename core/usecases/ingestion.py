@@ -53,6 +53,7 @@ from fathom.core.ports.system import Clock, IdGenerator, JsonCodec
 from fathom.core.ports.telemetry import TelemetryStore
 from fathom.core.usecases.datasets import RecordExperimentLinks
 from fathom.core.usecases.evaluation import ScoreConfigCache
+from fathom.core.usecases.prompts import LinkObservationsToPrompts
 
 log = logging.getLogger("fathom.ingestion")
 
@@ -424,6 +425,7 @@ class ProcessIngestionJobs:
         experiments: RecordExperimentLinks | None = None,
         locks: Locks | None = None,
         foreground: Foreground | None = None,
+        prompt_links: LinkObservationsToPrompts | None = None,
     ) -> None:
         self._blobs, self._telemetry, self._codec, self._clock = blobs, telemetry, codec, clock
         # Several workers: see `core.ports.locks` for why merge-and-write takes turns.
@@ -431,6 +433,7 @@ class ProcessIngestionJobs:
         # Requests this process answers meanwhile: see `core.ports.foreground`.
         self._foreground = foreground
         self._experiments = experiments
+        self._prompt_links = prompt_links
         self._decode = decode_otlp
         self._pricer = pricer
         self._enrichers = list(enrichers)
@@ -547,6 +550,8 @@ class ProcessIngestionJobs:
             {s.id: s for s in stored_scores},
             self._clock.now(),
         )
+        if self._prompt_links is not None and merged.observations:
+            await self._prompt_links(project_id, merged.observations)
         if self._pricer is not None and merged.observations:
             await self._pricer(project_id, merged.observations)
         for enricher in self._enrichers:

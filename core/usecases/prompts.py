@@ -14,7 +14,7 @@ import asyncio
 import math
 import weakref
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -49,6 +49,7 @@ from fathom.core.domain.prompts import (
     validate_labels,
     validate_name,
 )
+from fathom.core.domain.tracing import Observation
 from fathom.core.ports.cache import PROMPTS, InvalidationBus, cache_key, key_parts
 from fathom.core.ports.prompts import PromptCache, PromptCacheKey
 from fathom.core.ports.records import RecordStore, UnitOfWork
@@ -664,3 +665,32 @@ class UnprotectPromptLabel:
             await uow.commit()
         if not removed:
             raise NotFound(f"Label '{label}' is not protected in this project")
+
+
+class LinkObservationsToPrompts:
+    """Fills the `prompt_id` of observations that name a prompt version (`prompt_name` and
+    `prompt_version`, from `promptName`/`promptVersion` or the OTLP prompt attributes), as
+    upstream's worker does before writing. An observation naming a version the project does
+    not hold keeps no id, and is looked up again whenever it is written anew."""
+
+    def __init__(self, records: RecordStore) -> None:
+        self._records = records
+
+    async def __call__(self, project_id: str, observations: Sequence[Observation]) -> None:
+        unlinked = [
+            o
+            for o in observations
+            if o.prompt_id is None and o.prompt_name and o.prompt_version is not None
+        ]
+        if not unlinked:
+            return
+        wanted = {(o.prompt_name, o.prompt_version) for o in unlinked}
+        ids: dict[tuple[str | None, int | None], str] = {}
+        async with self._records.unit_of_work() as uow:
+            for name, version in wanted:
+                assert name is not None and version is not None
+                prompt = await uow.prompts.get(project_id, name, version=version)
+                if prompt is not None:
+                    ids[name, version] = prompt.id
+        for observation in unlinked:
+            observation.prompt_id = ids.get((observation.prompt_name, observation.prompt_version))

@@ -458,3 +458,38 @@ async def test_replaying_a_batch_changes_nothing(client: TestClient) -> None:
         assert sorted(o["id"] for o in again["observations"]) == sorted(
             o["id"] for o in first["observations"]
         )
+
+
+async def test_generations_naming_a_prompt_version_get_its_id(client: TestClient) -> None:
+    """The worker resolves `promptId` from `promptName` + `promptVersion`, as upstream does;
+    a version the project does not hold links nothing."""
+    created = await client.post(
+        "/api/public/v2/prompts",
+        json={"name": "support/greeting", "type": "text", "prompt": "Hi {{name}}"},
+        headers=basic_auth(),
+    )
+    assert created.status == 201, await created.text()
+    prompt_id = (await created.json())["id"]
+    trace_id = uuid.uuid4().hex
+    linked = {"promptName": "support/greeting", "promptVersion": 1}
+    await post_batch(
+        client,
+        [
+            event("trace-create", {"id": trace_id, "name": "prompted"}),
+            event("generation-create", {"id": f"{trace_id}-a", "traceId": trace_id, **linked}),
+            event(
+                "generation-create",
+                {"id": f"{trace_id}-b", "traceId": trace_id, **linked, "promptVersion": 7},
+            ),
+            event("span-create", {"id": f"{trace_id}-c", "traceId": trace_id}),
+        ],
+    )
+    trace = await wait_for(
+        client, f"/api/public/traces/{trace_id}", lambda body: len(body["observations"]) == 3
+    )
+    prompts = {o["id"]: (o["promptId"], o.get("promptVersion")) for o in trace["observations"]}
+    assert prompts == {
+        f"{trace_id}-a": (prompt_id, 1),
+        f"{trace_id}-b": (None, 7),
+        f"{trace_id}-c": (None, None),
+    }

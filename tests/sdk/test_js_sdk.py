@@ -289,12 +289,6 @@ def test_generations_linked_to_prompts(js_run: JsRun, api: httpx.Client) -> None
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="server bug: a generation linked to a prompt keeps promptName/promptVersion but "
-    "its promptId is never resolved (always null)",
-)
 def test_linked_generations_carry_the_prompt_id(js_run: JsRun, api: httpx.Client) -> None:
     prompts = js_run.output["prompts"]
     text_v1 = api.get(

@@ -9,10 +9,13 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote
 
+import httpx
 import pytest
 from langfuse import Langfuse
 from langfuse.api import NotFoundError
 from langfuse.model import ChatPromptClient, TextPromptClient
+
+from tests.sdk.conftest import poll
 
 
 @pytest.fixture
@@ -151,3 +154,25 @@ def test_folder_names_list_and_delete(langfuse: Langfuse, suffix: str) -> None:
     with pytest.raises(NotFoundError):
         langfuse.get_prompt(name, max_retries=0, cache_ttl_seconds=0)
     assert langfuse.api.prompts.list(tag=suffix).data == []
+
+
+def test_generation_linked_to_a_fetched_prompt(
+    langfuse: Langfuse, api: httpx.Client, suffix: str
+) -> None:
+    """`prompt=` on a generation links it: the server resolves the prompt's id."""
+    name = f"sdk-linked-{suffix}"
+    langfuse.create_prompt(name=name, prompt="Summarise {{text}}", labels=["production"])
+    prompt = langfuse.get_prompt(name, cache_ttl_seconds=0)
+    with langfuse.start_as_current_observation(
+        name="summarise", as_type="generation", model="gpt-4o", prompt=prompt
+    ) as generation:
+        generation.update(output="short")
+        trace_id = generation.trace_id
+    langfuse.flush()
+    stored = api.get(f"/api/public/v2/prompts/{quote(name, safe='')}").json()
+    observations = poll(
+        lambda: api.get("/api/public/observations", params={"traceId": trace_id}).json()["data"],
+        lambda data: len(data) == 1,
+    )
+    assert (observations[0]["promptName"], observations[0]["promptVersion"]) == (name, 1)
+    assert observations[0]["promptId"] == stored["id"]
