@@ -37,12 +37,15 @@ This runs for every span, so the code favours dict lookups, precomputed tables a
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final, TypedDict
 
 from fathom.core.domain.tracing import DEFAULT_ENVIRONMENT, LEVEL_ALIASES, Level
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # The neutral structure produced by the OTLP decoders
@@ -115,6 +118,8 @@ RELEASE: Final = "langfuse.release"
 VERSION: Final = "langfuse.version"
 AS_ROOT: Final = "langfuse.internal.as_root"
 COMPAT_METADATA: Final = "langfuse.metadata"
+GENKIT_NAME: Final = "genkit:name"
+GENKIT_SUBTYPE: Final = "genkit:metadata:subtype"
 
 _ENVIRONMENT_KEYS: Final = (ENVIRONMENT, "deployment.environment.name", "deployment.environment")
 _USER_ID_KEYS: Final = ("langfuse.user.id", "user.id")
@@ -155,6 +160,7 @@ _SPAN = "SPAN"
 _EVENT = "EVENT"
 _TOOL = "TOOL"
 _EMBEDDING = "EMBEDDING"
+_AGENT = "AGENT"
 
 _LANGFUSE_TYPES: Final = {
     "span": _SPAN,
@@ -270,6 +276,8 @@ _IO_KEYS: Final = frozenset(
         TRACE_OUTPUT,
         OBSERVATION_INPUT,
         OBSERVATION_OUTPUT,
+        "genkit:input",
+        "genkit:output",
         "ai.prompt.messages",
         "ai.prompt",
         "ai.toolCall.args",
@@ -405,6 +413,7 @@ _USAGE_ALIASES: Final = {
     "completion_tokens_details.reasoning_tokens": "output_reasoning_tokens",
     "output_tokens_details.reasoning_tokens": "output_reasoning_tokens",
     "output_reasoning_tokens": "output_reasoning_tokens",
+    "thoughts_tokens": "output_reasoning_tokens",  # Gemini
     # audio
     "completion_details.audio": "output_audio_tokens",
     "completion_tokens_details.audio_tokens": "output_audio_tokens",
@@ -473,7 +482,7 @@ def _classify(key: str) -> _KeyClass:
                 if key == "gen_ai.usage.cost":
                     break
                 suffix = _USAGE_ALIASES.get(suffix, suffix)
-            elif family == _REQUEST_PARAM and suffix == "model":
+            elif (family == _REQUEST_PARAM or family == _INVOCATION_PARAM) and suffix == "model":
                 break
             elif family == _COMPAT_META and key in _VERCEL_NON_METADATA:
                 break
@@ -516,6 +525,7 @@ class _Shape:
         "usage",
         "cost",
         "prompt",
+        "flue_type",
     )
 
     def __init__(self, keys: tuple[str, ...]) -> None:
@@ -550,17 +560,26 @@ class _Shape:
         )
         self.metadata_extras = not present.isdisjoint(_METADATA_EXTRA_KEYS)
         self.completion_start = not present.isdisjoint(_COMPLETION_START_KEYS)
-        self.model = not present.isdisjoint(_MODEL_KEYS)
+        self.model = not present.isdisjoint(_MODEL_KEYS) or GENKIT_NAME in present
+        # Flue marks its spans with key families, not a type attribute: one scan per shape.
+        self.flue_type: str | None = None
+        if any(key.startswith("flue.") for key in keys):
+            if any(key.startswith("flue.tool.") for key in keys):
+                self.flue_type = _TOOL
+            elif any(key.startswith("flue.task.") for key in keys):
+                self.flue_type = _AGENT
         self.parameters = not present.isdisjoint(_PARAMETER_KEYS) or not family_set.isdisjoint(
             (_REQUEST_PARAM, _INVOCATION_PARAM)
         )
-        self.usage = OBSERVATION_USAGE_DETAILS in present or _USAGE in family_set
+        self.usage = (
+            OBSERVATION_USAGE_DETAILS in present or _USAGE in family_set or _ADK_RESPONSE in present
+        )
         self.cost = not present.isdisjoint(_COST_KEYS)
         self.prompt = not present.isdisjoint(_PROMPT_KEYS)
 
 
 _NAME_KEYS: Final = frozenset(
-    {"gen_ai.tool.name", "logfire.msg", "ai.toolCall.name", "ai.operationId"}
+    {"gen_ai.tool.name", GENKIT_NAME, "logfire.msg", "ai.toolCall.name", "ai.operationId"}
 )
 _FOREIGN_IO_KEYS: Final = (_IO_KEYS | {"tool_arguments", "tool_response"}) - {
     OBSERVATION_INPUT,
@@ -578,15 +597,7 @@ _COMPLETION_START_KEYS: Final = frozenset(
 _PARAMETER_KEYS: Final = frozenset(
     {OBSERVATION_MODEL_PARAMETERS, "llm.invocation_parameters", "model_config"}
 )
-_COST_KEYS: Final = frozenset(
-    {
-        OBSERVATION_COST_DETAILS,
-        "gen_ai.usage.cost",
-        "llm.cost.total",
-        "llm.cost.prompt",
-        "llm.cost.completion",
-    }
-)
+_COST_KEYS: Final = frozenset({OBSERVATION_COST_DETAILS, "gen_ai.usage.cost", "llm.cost.total"})
 _PROMPT_KEYS: Final = frozenset(
     {
         OBSERVATION_PROMPT_NAME,
@@ -666,6 +677,11 @@ def _decode_structured(value: Any) -> Any:
     return value
 
 
+def _is_digits(text: str) -> bool:
+    # ASCII only: str.isdigit() also accepts characters such as "²" that int() rejects.
+    return text.isascii() and text.isdigit()
+
+
 def _to_string(value: Any) -> str:
     return value if type(value) is str else _compact_dumps(value)
 
@@ -688,7 +704,7 @@ def _sdk_major(version: str | None) -> int | None:
     if not version:
         return None
     head = version.lstrip("v").split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    return int(head) if _is_digits(head) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -827,16 +843,22 @@ def _prompt_version(value: Any) -> int | None:
         return value
     if kind is float and value.is_integer():
         return int(value)
-    if kind is str and value.strip().isdigit():
+    if kind is str and _is_digits(value.strip()):
         return int(value)
     return None
 
 
 def _unflatten(pairs: list[tuple[str, Any]]) -> Any:
-    """`[("0.role", "user"), ("0.content", "hi")]` → `[{"role": "user", "content": "hi"}]`."""
+    """`[("0.role", "user"), ("0.content", "hi")]` → `[{"role": "user", "content": "hi"}]`.
+
+    Upstream drops an attribute whose path would index past 10 000, and leaves the slots no
+    attribute fills empty (`null`), as JavaScript arrays do.
+    """
     root: dict[str, Any] = {}
     for path, value in pairs:
         parts = path.split(".")
+        if any(_is_digits(part) and int(part) > _MAX_ARRAY_INDEX for part in parts):
+            continue
         node = root
         for part in parts[:-1]:
             child = node.get(part)
@@ -845,7 +867,7 @@ def _unflatten(pairs: list[tuple[str, Any]]) -> Any:
                 node[part] = child
             node = child
         node[parts[-1]] = value
-    return _listify(root)
+    return _listify(root) if root else None
 
 
 _MAX_ARRAY_INDEX: Final = 10_000
@@ -854,8 +876,9 @@ _MAX_ARRAY_INDEX: Final = 10_000
 def _listify(node: Any) -> Any:
     if type(node) is not dict:
         return node
-    if node and all(key.isdigit() and int(key) <= _MAX_ARRAY_INDEX for key in node):
-        return [_listify(node[key]) for key in sorted(node, key=int)]
+    if node and all(_is_digits(key) for key in node):
+        slots = {int(key): value for key, value in node.items()}
+        return [_listify(slots.get(index)) for index in range(max(slots) + 1)]
     return {key: _listify(value) for key, value in node.items()}
 
 
@@ -864,7 +887,12 @@ def _listify(node: Any) -> Any:
 
 
 def _events_io(events: list[SpanEvent]) -> tuple[Any, Any] | None:
-    """GenAI span events (semconv ≤1.36 message events, Semantic Kernel, semconv ≥1.37)."""
+    """GenAI span events: semconv ≥1.37 operation details, ≤1.36 message events, Semantic Kernel."""
+    for event in events:
+        if event["name"] == "gen_ai.client.inference.operation.details":
+            found = _messages_io(event["attributes"])
+            if found is not None:
+                return found
     inputs: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = []
     for event in events:
@@ -878,13 +906,6 @@ def _events_io(events: list[SpanEvent]) -> tuple[Any, Any] | None:
     if inputs or outputs:
         output: Any = outputs[0] if len(outputs) == 1 else (outputs or None)
         return (inputs or None), output
-    for event in events:
-        name = event["name"]
-        attributes = event["attributes"]
-        if name == "gen_ai.client.inference.operation.details":
-            found = _messages_io(attributes)
-            if found is not None:
-                return found
     prompt = next((e["attributes"] for e in events if e["name"] == "gen_ai.content.prompt"), None)
     completion = next(
         (e["attributes"] for e in events if e["name"] == "gen_ai.content.completion"), None
@@ -905,17 +926,123 @@ def _messages_io(attrs: dict[str, Any]) -> tuple[Any, Any] | None:
     output_messages = attrs.get("gen_ai.output.messages")
     if not input_messages and not output_messages:
         return None
-    input_value = _decode_json(input_messages)
-    instructions = attrs.get("gen_ai.system_instructions")
-    if instructions and (type(input_value) is list or input_value is None):
-        instructions = _decode_json(instructions)
-        system = (
-            {"role": "system", "parts": instructions}
-            if type(instructions) is list
-            else {"role": "system", "content": instructions}
-        )
-        input_value = [system, *(input_value or [])]
+    input_value = _with_system_instructions(
+        _decode_json(input_messages), attrs.get("gen_ai.system_instructions")
+    )
     return input_value, output_messages
+
+
+def _with_system_instructions(input_value: Any, instructions: Any) -> Any:
+    """Prepend `gen_ai.system_instructions` to a message list that has no system message yet."""
+    if not instructions or not (type(input_value) is list or input_value is None):
+        return input_value
+    messages = input_value or []
+    if any(type(message) is dict and message.get("role") == "system" for message in messages):
+        return input_value
+    system = _system_messages(instructions)
+    return [*system, *messages] if system else input_value
+
+
+def _system_messages(raw: Any) -> list[dict[str, Any]]:
+    """The system messages upstream makes of `gen_ai.system_instructions`.
+
+    Complete messages (`{role?, parts}`, LiteLLM) are kept one by one; anything else is text
+    (`{type: "text", content}` parts, pydantic-ai), joined into one `{role, content}` message.
+    Text that is not JSON is the content itself; values without text add nothing.
+    """
+    value = raw
+    if type(raw) is str:
+        try:
+            value = _json_loads(raw)
+        except ValueError:
+            return [{"role": "system", "content": raw}]
+    if type(value) is str:
+        return [{"role": "system", "content": value}] if value else []
+    if type(value) is dict:
+        value = [value]
+    if type(value) is not list or not value:
+        return []
+    if all(type(item) is dict and type(item.get("parts")) is list for item in value):
+        return [{**item, "role": item.get("role") or "system"} for item in value]
+    texts: list[str] = []
+    for item in value:
+        if type(item) is str:
+            texts.append(item)
+        elif type(item) is dict:
+            content = item.get("content")
+            if type(content) is str:
+                texts.append(content)
+            parts = item.get("parts")
+            if type(parts) is list:
+                texts.extend(
+                    part["content"]
+                    for part in parts
+                    if type(part) is dict and type(part.get("content")) is str
+                )
+    return [{"role": "system", "content": "\n".join(texts)}] if texts else []
+
+
+def _vercel_io(attrs: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Vercel AI SDK (scope `ai`): prompt or tool arguments in, text/object/tool calls out."""
+    if "ai.prompt.messages" in attrs:
+        input_value = attrs["ai.prompt.messages"]
+    elif "ai.prompt" in attrs:
+        input_value = attrs["ai.prompt"]
+    else:
+        input_value = attrs.get("ai.toolCall.args")
+    output_value: Any = None
+    if "ai.response.text" in attrs and "ai.response.toolCalls" in attrs:
+        # Upstream serialises this message as is: the tool calls stay the SDK's JSON text.
+        output_value = {
+            "role": "assistant",
+            "content": attrs["ai.response.text"],
+            "tool_calls": attrs["ai.response.toolCalls"],
+        }
+    elif attrs.get("ai.response.text"):
+        output_value = attrs["ai.response.text"]
+    else:
+        for key in _VERCEL_OUTPUT_KEYS:
+            if key in attrs:
+                output_value = attrs[key]
+                break
+    if input_value is None and output_value is None:
+        return None
+    return input_value, output_value
+
+
+_VERCEL_AGENT_OPERATIONS: Final = ("invoke_agent", "agent_step")
+_ADK_RESPONSE: Final = "gcp.vertex.agent.llm_response"
+
+_VERCEL_OUTPUT_KEYS: Final = (
+    "ai.result.text",  # AI SDK < 4
+    "ai.toolCall.result",
+    "ai.response.object",
+    "ai.result.object",
+    "ai.response.toolCalls",
+    "ai.result.toolCalls",
+)
+
+
+def _logfire_events_io(value: Any) -> tuple[Any, Any] | None:
+    """Logfire's `events` attribute: one JSON array of GenAI events, the choice is the output."""
+    if type(value) is str:
+        try:
+            value = _json_loads(value)
+        except ValueError:
+            return None
+    if type(value) is not list:
+        return None
+    choice: Any = None
+    inputs: list[Any] = []
+    for event in value:
+        if type(event) is dict and event.get("event.name") == "gen_ai.choice":
+            if choice is None:
+                choice = event
+        else:
+            inputs.append(event)
+    if choice is None and not inputs:
+        return None
+    return (inputs or None), choice
 
 
 def _foreign_io(
@@ -925,11 +1052,19 @@ def _foreign_io(
     flattened: dict[int, list[tuple[str, Any]]] | None,
 ) -> tuple[Any, Any]:
     """Input/output of spans from other instrumentations, in upstream's order of precedence."""
+    get = attrs.get
+    input_value = get("genkit:input")
+    output_value = get("genkit:output")
+    if input_value or output_value:
+        return input_value, output_value
+    if scope_name == "ai":
+        found = _vercel_io(attrs)
+        if found is not None:
+            return found
     if events:
         found = _events_io(events)
         if found is not None:
             return found
-    get = attrs.get
     input_value = get("gcp.vertex.agent.llm_request")
     output_value = get("gcp.vertex.agent.llm_response")
     if not input_value or input_value == "{}":
@@ -938,8 +1073,24 @@ def _foreign_io(
         output_value = get("gcp.vertex.agent.tool_response")
     if input_value or output_value:
         return input_value, output_value
+    input_value = get("prompt")  # Logfire
+    output_value = get("all_messages_events")
+    if input_value or output_value:
+        return input_value, output_value
+    logfire_events = get("events")
+    if logfire_events is not None:
+        found = _logfire_events_io(logfire_events)
+        if found is not None:
+            return found
+    input_value = get("lk.input_text")  # LiveKit
+    if input_value is None:
+        input_value = get("lk.user_transcript")
+        if input_value is None:
+            input_value = get("lk.chat_ctx")
+    output_value = get("lk.function_tool.output") or get("lk.response.text")
+    if input_value or output_value:
+        return input_value, output_value
     for input_key, output_key in (
-        ("prompt", "all_messages_events"),  # Logfire
         ("mlflow.spanInputs", "mlflow.spanOutputs"),
         ("traceloop.entity.input", "traceloop.entity.output"),
         ("input.value", "output.value"),  # OpenInference / SmolAgents
@@ -949,35 +1100,32 @@ def _foreign_io(
         output_value = get(output_key)
         if input_value or output_value:
             return input_value, output_value
-    input_value = get("lk.input_text") or get("lk.user_transcript") or get("lk.chat_ctx")
-    output_value = get("lk.function_tool.output") or get("lk.response.text")
-    if input_value or output_value:
-        return input_value, output_value
     if scope_name == "pydantic-ai":
         input_value = get("pydantic_ai.all_messages")
         output_value = get("final_result")
         if input_value or output_value:
+            instructions = get("gen_ai.system_instructions")
+            if instructions:
+                input_value = _with_system_instructions(_decode_json(input_value), instructions)
             return input_value, output_value
     input_value = get("tool_arguments")
     output_value = get("tool_response")
     if input_value or output_value:
         return input_value, output_value
-    exact_prompt = get("gen_ai.prompt")
-    exact_completion = get("gen_ai.completion")
-    if exact_prompt or exact_completion:
-        return exact_prompt, exact_completion
-    if flattened:
-        for input_family, output_family in (
-            (_GEN_AI_PROMPT, _GEN_AI_COMPLETION),  # OpenLLMetry / Traceloop
-            (_LLM_INPUT, _LLM_OUTPUT),  # OpenInference
-        ):
-            input_pairs = flattened.get(input_family)
-            output_pairs = flattened.get(output_family)
-            if input_pairs or output_pairs:
-                return (
-                    _unflatten(input_pairs) if input_pairs else None,
-                    _unflatten(output_pairs) if output_pairs else None,
-                )
+    for input_key, output_key, input_family, output_family in (
+        ("gen_ai.prompt", "gen_ai.completion", _GEN_AI_PROMPT, _GEN_AI_COMPLETION),  # OpenLLMetry
+        ("llm.input_messages", "llm.output_messages", _LLM_INPUT, _LLM_OUTPUT),  # OpenInference
+    ):
+        # A whole-value attribute wins over its flattened keys, as upstream's rebuild does.
+        input_pairs = flattened.get(input_family) if flattened else None
+        output_pairs = flattened.get(output_family) if flattened else None
+        input_value = get(input_key)
+        output_value = get(output_key)
+        if input_pairs or output_pairs or input_value or output_value:
+            return (
+                input_value or (_unflatten(input_pairs) if input_pairs else None),
+                output_value or (_unflatten(output_pairs) if output_pairs else None),
+            )
     found = _messages_io(attrs)
     if found is not None:
         return found
@@ -993,33 +1141,34 @@ def _foreign_io(
 
 
 def _infer_type(
-    attrs: dict[str, Any], scope_is_old_python_sdk: bool
-) -> str:  # upstream ObservationTypeMapper
+    attrs: dict[str, Any], scope: _ScopeContext, span_name: str, shape: _Shape
+) -> str:  # upstream ObservationTypeMapper: the first mapper with an answer wins
     get = attrs.get
     declared = get(OBSERVATION_TYPE)
-    if type(declared) is str and declared:
+    if declared:
         if (
-            scope_is_old_python_sdk
+            scope.is_old_python_sdk
             and declared == "span"
             and any(key in attrs for key in _PYTHON_SDK_GENERATION_KEYS)
         ):
             # Python SDK ≤ 3.3 sent generations as "span".
             return _GENERATION
-        mapped = _LANGFUSE_TYPES.get(declared) or _LANGFUSE_TYPES.get(declared.lower())
+        # Upstream matches the exact lowercase names; anything else is left to the others.
+        mapped = _LANGFUSE_TYPES.get(declared) if type(declared) is str else None
         if mapped:
             return mapped
     kind = get("openinference.span.kind")
-    if type(kind) is str and kind:
-        mapped = _OPENINFERENCE_KINDS.get(kind.upper())
+    if kind and type(kind) is str:
+        mapped = _OPENINFERENCE_KINDS.get(kind)
         if mapped:
             return mapped
     operation = get("gen_ai.operation.name")
-    if type(operation) is str and operation:
+    if operation and type(operation) is str:
         mapped = _GEN_AI_OPERATIONS.get(operation)
         if mapped:
             return mapped
-    subtype = get("genkit:metadata:subtype")
-    if type(subtype) is str and subtype:
+    subtype = get(GENKIT_SUBTYPE)
+    if subtype and type(subtype) is str:
         mapped = _GENKIT_SUBTYPES.get(subtype)
         if mapped:
             return mapped
@@ -1031,10 +1180,23 @@ def _infer_type(
             return mapped
     if get("gen_ai.tool.name") or get("gen_ai.tool.call.id"):
         return _TOOL
+    if shape.flue_type is not None:
+        return shape.flue_type
+    if scope.name == "livekit-agents":
+        mapped = _LIVEKIT_TYPES.get(span_name)
+        if mapped:
+            return mapped
     for key in _TYPE_MODEL_KEYS:
         if get(key):
             return _GENERATION
     return _SPAN
+
+
+_LIVEKIT_TYPES: Final = {
+    "agent_turn": _AGENT,
+    "start_agent_activity": _AGENT,
+    "function_tool": _TOOL,
+}
 
 
 def _vercel_type(attrs: dict[str, Any], operation: Any, operation_id: Any) -> str | None:
@@ -1058,6 +1220,9 @@ def _observation_name(span_name: str, attrs: dict[str, Any]) -> str:
     tool_name = get("gen_ai.tool.name")
     if tool_name:
         return _to_string(tool_name)
+    genkit_name = get(GENKIT_NAME)
+    if genkit_name:
+        return _to_string(genkit_name)
     message = get("logfire.msg")
     if message:
         return _to_string(message)
@@ -1106,10 +1271,8 @@ def _domain_metadata(
 
 def _top_level_metadata(value: Any, decode_metadata: Callable[[Any], Any]) -> dict[str, Any]:
     decoded = decode_metadata(value)
-    if type(decoded) is dict:
-        return decoded
-    # Non-object metadata is kept under one key, as the legacy API stores it.
-    return {"metadata": decoded}
+    # Upstream drops a whole-metadata attribute that is not a JSON object (and counts it).
+    return decoded if type(decoded) is dict else _EMPTY
 
 
 def _environment(attrs: dict[str, Any], resource_attrs: dict[str, Any]) -> str:
@@ -1137,62 +1300,219 @@ def _usage_from_attributes(pairs: list[tuple[str, Any]]) -> dict[str, int | floa
     return usage
 
 
+def _vercel_usage(attrs: dict[str, Any]) -> dict[str, int | float]:
+    """Usage of a Vercel AI SDK span (scope `ai`), as upstream reads it.
+
+    Input and output are always present (0 when the span reports none), cache and reasoning
+    counts come from `ai.usage.*`, the GenAI cache attributes and the provider metadata
+    (OpenAI, Anthropic with its 5-minute/1-hour cache writes, Bedrock), and are taken out of
+    input and output so every bucket is priced once.
+    """
+    get = attrs.get
+    usage: dict[str, int | float] = {}
+    for name, keys in (
+        ("input", ("gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens")),
+        ("output", ("gen_ai.usage.completion_tokens", "gen_ai.usage.output_tokens")),
+        ("total", ("ai.usage.tokens",)),
+    ):
+        for key in keys:
+            if key in attrs:
+                value = _js_parse_int(attrs[key])
+                if value is not None:
+                    usage[name] = value
+                break
+    for name, key in (
+        ("input_cached_tokens", "ai.usage.cachedInputTokens"),
+        ("output_reasoning_tokens", "ai.usage.reasoningTokens"),
+        ("input_cached_tokens", "gen_ai.usage.cache_read.input_tokens"),
+        ("input_cache_creation", "gen_ai.usage.cache_creation.input_tokens"),
+    ):
+        if name not in usage:
+            value = _number(get(key))
+            if value is not None:
+                usage[name] = value
+    metadata = _provider_metadata(attrs)
+    if metadata:
+        _provider_usage(metadata, usage)
+    usage["input"] = max(
+        usage.get("input", 0) - sum(usage.get(key, 0) for key in _VERCEL_INPUT_DETAIL_KEYS),
+        0,
+    )
+    usage["output"] = max(usage.get("output", 0) - usage.get("output_reasoning_tokens", 0), 0)
+    return usage
+
+
+_VERCEL_INPUT_DETAIL_KEYS: Final = (
+    "input_cached_tokens",
+    "input_cache_creation",
+    "input_cache_creation_5m",
+    "input_cache_creation_1h",
+    "input_cache_read",
+)
+
+
+def _provider_usage(metadata: dict[str, Any], usage: dict[str, int | float]) -> None:
+    """Token details from `ai.response.providerMetadata`; counts already known win."""
+
+    def take(name: str, value: Any) -> None:
+        if name not in usage:
+            number = _number(value)
+            if number is not None:
+                usage[name] = number
+
+    openai = metadata.get("openai")
+    if type(openai) is dict:
+        take("input_cached_tokens", openai.get("cachedPromptTokens"))
+        take("accepted_prediction_tokens", openai.get("acceptedPredictionTokens"))
+        take("rejected_prediction_tokens", openai.get("rejectedPredictionTokens"))
+        take("output_reasoning_tokens", openai.get("reasoningTokens"))
+    anthropic = metadata.get("anthropic")
+    anthropic_usage = anthropic.get("usage") if type(anthropic) is dict else None
+    if type(anthropic_usage) is dict:
+        take("input_cache_creation", anthropic_usage.get("cache_creation_input_tokens"))
+        take("input_cached_tokens", anthropic_usage.get("cache_read_input_tokens"))
+        by_ttl = anthropic_usage.get("cache_creation")
+        if type(by_ttl) is dict:
+            five = _number(by_ttl.get("ephemeral_5m_input_tokens"))
+            hour = _number(by_ttl.get("ephemeral_1h_input_tokens"))
+            written = usage.get("input_cache_creation", 0)
+            # Split the cache writes by lifetime only when the split fits in their total.
+            if (five is not None or hour is not None) and (five or 0) + (hour or 0) <= written:
+                if five is not None:
+                    usage["input_cache_creation_5m"] = five
+                if hour is not None:
+                    usage["input_cache_creation_1h"] = hour
+                usage["input_cache_creation"] = written - (five or 0) - (hour or 0)
+    bedrock = metadata.get("bedrock")
+    bedrock_usage = bedrock.get("usage") if type(bedrock) is dict else None
+    if type(bedrock_usage) is dict:
+        take("input_cache_read", bedrock_usage.get("cacheReadInputTokens"))
+        take("input_cache_write", bedrock_usage.get("cacheWriteInputTokens"))
+        take("input_cache_creation", bedrock_usage.get("cacheCreationInputTokens"))
+
+
+def _js_parse_int(value: Any) -> int | None:
+    """JavaScript's `parseInt(String(value))`: leading integer digits, else None (NaN)."""
+    if type(value) is int:
+        return value
+    text = _js_to_string(value).strip()
+    end = 1 if text[:1] in ("-", "+") else 0
+    while end < len(text) and "0" <= text[end] <= "9":
+        end += 1
+    digits = text[:end]
+    return int(digits) if digits.lstrip("+-") else None
+
+
+def _google_adk_usage(value: Any, usage: dict[str, int | float] | None) -> dict[str, Any] | None:
+    """Cached and thinking tokens from Google ADK's `gcp.vertex.agent.llm_response`."""
+    response = _decode_object(value)
+    metadata = response.get("usage_metadata") if response else None
+    if type(metadata) is not dict:
+        return usage
+    result = dict(usage) if usage else {}
+    for name, key in (
+        ("input_cached_tokens", "cached_content_token_count"),
+        ("output_reasoning_tokens", "thoughts_token_count"),
+    ):
+        count = metadata.get(key)
+        if name not in result and type(count) in (int, float) and count > 0:
+            result[name] = count
+    return result or None
+
+
 def _cost_details(attrs: dict[str, Any]) -> dict[str, Any] | None:
     explicit = attrs.get(OBSERVATION_COST_DETAILS)
     if explicit:
         decoded = _decode_object(explicit)
         if decoded is not None:
             return decoded or None
-    cost: dict[str, Any] = {}
+    # Only a total: upstream reads no per-bucket cost attributes.
     total = _number(attrs.get("gen_ai.usage.cost"))
     if total is None:
         total = _number(attrs.get("llm.cost.total"))
-    if total is not None:
-        cost["total"] = total
-    for key, name in (("llm.cost.prompt", "input"), ("llm.cost.completion", "output")):
-        value = _number(attrs.get(key))
-        if value is not None:
-            cost[name] = value
-    return cost or None
+    return None if total is None else {"total": total}
 
 
 def _model_parameters(
     attrs: dict[str, Any], scope_name: str, flattened: dict[int, list[tuple[str, Any]]] | None
 ) -> dict[str, Any] | None:
-    for key in (OBSERVATION_MODEL_PARAMETERS, "llm.invocation_parameters", "model_config"):
-        explicit = attrs.get(key)
-        if explicit:
-            decoded = _decode_object(explicit)
-            if decoded is not None:
-                return _sanitize_model_parameters(decoded) or None
+    # Upstream's order: the Langfuse attribute, the Vercel AI SDK's settings, the JSON
+    # attributes of OpenInference and Pydantic, then the flattened request parameters.
+    params = _json_parameters(attrs.get(OBSERVATION_MODEL_PARAMETERS))
+    if params is not None:
+        return params or None
     if scope_name == "ai":
         return _vercel_model_parameters(attrs)
+    for key in ("llm.invocation_parameters", "model_config"):
+        params = _json_parameters(attrs.get(key))
+        if params is not None:
+            return params or None
     if not flattened:
         return None
-    params: dict[str, Any] = {}
+    params = {}
     for family in (_REQUEST_PARAM, _INVOCATION_PARAM):
         for key, value in flattened.get(family, ()):
             params[key] = value
     return _sanitize_model_parameters(params) or None
 
 
+def _json_parameters(value: Any) -> dict[str, Any] | None:
+    """A JSON object attribute → sanitised parameters; None when absent or not an object."""
+    if not value:
+        return None
+    decoded = _decode_object(value)
+    return None if decoded is None else _sanitize_model_parameters(decoded)
+
+
+_VERCEL_PARAMETERS: Final = (
+    ("maxSteps", ("ai.settings.maxSteps",)),
+    ("toolChoice", ("ai.prompt.toolChoice",)),
+    ("maxTokens", ("gen_ai.request.max_tokens",)),
+    ("finishReason", ("gen_ai.response.finish_reasons", "gen_ai.finishReason")),
+    ("system", ("gen_ai.system", "ai.model.provider")),
+    ("maxRetries", ("ai.settings.maxRetries",)),
+    ("mode", ("ai.settings.mode",)),
+    ("temperature", ("gen_ai.request.temperature",)),
+    ("service_tier", ("gen_ai.request.service_tier",)),
+)
+
+
 def _vercel_model_parameters(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    # Upstream takes each setting's JavaScript `toString()`.
     params: dict[str, Any] = {}
-    for name, keys in (
-        ("maxSteps", ("ai.settings.maxSteps",)),
-        ("toolChoice", ("ai.prompt.toolChoice",)),
-        ("maxTokens", ("gen_ai.request.max_tokens",)),
-        ("finishReason", ("gen_ai.response.finish_reasons", "gen_ai.finishReason")),
-        ("system", ("gen_ai.system", "ai.model.provider")),
-        ("maxRetries", ("ai.settings.maxRetries",)),
-        ("mode", ("ai.settings.mode",)),
-        ("temperature", ("gen_ai.request.temperature",)),
-    ):
+    for name, keys in _VERCEL_PARAMETERS:
         for key in keys:
             if attrs.get(key) is not None:
-                params[name] = _to_string(attrs[key])
+                params[name] = _js_to_string(attrs[key])
                 break
+    if "service_tier" not in params:
+        openai = (_provider_metadata(attrs) or _EMPTY).get("openai")
+        tier = openai.get("serviceTier") if type(openai) is dict else None
+        if tier is not None:
+            params["service_tier"] = _js_to_string(tier)
     return params or None
+
+
+def _js_to_string(value: Any) -> str:
+    """JavaScript's `String(value)` for attribute values (arrays join with commas)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is float:
+        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+    if kind is list:
+        return ",".join("" if item is None else _js_to_string(item) for item in value)
+    if kind is dict:
+        return "[object Object]"
+    return str(value)
+
+
+def _provider_metadata(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The Vercel AI SDK's `ai.response.providerMetadata` (JSON text) as a dict."""
+    value = attrs.get("ai.response.providerMetadata")
+    return None if value is None else _decode_object(value)
 
 
 def _completion_start_time(attrs: dict[str, Any], start_nanos: int) -> str | None:
@@ -1248,13 +1568,24 @@ def spans_to_ingestion_events(
     batch = _Batch(datetime_to_iso(received_at), new_id)
     header_major = _sdk_major(sdk_version)
 
+    skipped: list[tuple[str, str]] = []
     for resource_span in resource_spans:
         resource_attrs = resource_span["resource_attributes"]
         resources: dict[bool, _ResourceContext] = {}
         for scope_span in resource_span["scope_spans"]:
             scope = _ScopeContext(scope_span["scope"], resource_attrs, resources, header_major)
             for span in scope_span["spans"]:
-                _map_span(span, batch, scope)
+                try:
+                    _map_span(span, batch, scope)
+                except Exception as exc:  # one bad span must not cost its siblings (upstream)
+                    skipped.append((str(span.get("span_id")), repr(exc)))
+    if skipped:
+        log.warning(
+            "skipped %d malformed OTel span(s), first %s: %s",
+            len(skipped),
+            skipped[0][0],
+            skipped[0][1],
+        )
     return batch.finish()
 
 
@@ -1368,7 +1699,7 @@ def _is_at_most_3_3(version: str) -> bool:
         major = int(parts[0])
         minor = int(parts[1]) if len(parts) > 1 else 0
     except ValueError:
-        return False
+        return True  # upstream compares NaN, which never counts as "newer than 3.3"
     return major < 3 or (major == 3 and minor <= 3)
 
 
@@ -1498,6 +1829,13 @@ def _map_span(
         trace_name = get(TRACE_NAME) or name
         trace_input = get(TRACE_INPUT)
         trace_output = get(TRACE_OUTPUT)
+        if trace_input or trace_output:
+            # Upstream's trace domain reads the Langfuse attributes only, each side falling
+            # back to the observation's own attribute, never to another instrumentation's.
+            trace_input = _decode_json(trace_input or get(OBSERVATION_INPUT))
+            trace_output = _decode_json(trace_output or get(OBSERVATION_OUTPUT))
+        else:
+            trace_input, trace_output = observation_input, observation_output
         trace_body = _trace_body(
             attrs,
             trace_id,
@@ -1509,8 +1847,8 @@ def _map_span(
             observation_meta,
             compat_meta,
             trace_name,
-            _decode_json(trace_input) if trace_input else observation_input,
-            _decode_json(trace_output) if trace_output else observation_output,
+            trace_input,
+            trace_output,
         )
         # The root also contributes its observation metadata and attributes, as upstream.
         trace_metadata = trace_body["metadata"]
@@ -1548,7 +1886,13 @@ def _map_span(
         )
 
     # --- observation event
-    observation_type = _infer_type(attrs, scope.is_old_python_sdk)
+    # Langfuse SDK spans declare their type: resolve that without the mapper chain.
+    declared = get(OBSERVATION_TYPE)
+    observation_type = (
+        _LANGFUSE_TYPES.get(declared)
+        if type(declared) is str and not scope.is_old_python_sdk
+        else None
+    ) or _infer_type(attrs, scope, span["name"], shape)
     body: dict[str, Any] = {"id": span["span_id"], "traceId": trace_id}
     if parent_id is not None:
         body["parentObservationId"] = parent_id
@@ -1583,24 +1927,37 @@ def _map_span(
             completion_start = _completion_start_time(attrs, start_nanos)
             if completion_start is not None:
                 body["completionStartTime"] = completion_start
-        if shape.model:
+        vercel = scope.name == "ai"
+        # The Vercel AI SDK repeats its steps' model and usage on the agent spans around
+        # them: upstream keeps those off the agent spans, so nothing is counted twice.
+        priced = not vercel or get("gen_ai.operation.name") not in _VERCEL_AGENT_OPERATIONS
+        if priced and shape.model:
             model = _first_truthy(attrs, _MODEL_KEYS)
+            if not model and get(GENKIT_SUBTYPE) == "model":
+                model = get(GENKIT_NAME)
             if model:
                 body["model"] = _to_string(model)
-        if shape.parameters or scope.name == "ai":
+        if shape.parameters or vercel:
             model_parameters = _model_parameters(attrs, scope.name, flattened)
             if model_parameters:
                 body["modelParameters"] = model_parameters
-        if shape.usage:
+        if priced and (shape.usage or vercel):
             usage = None
             explicit_usage = get(OBSERVATION_USAGE_DETAILS)
             if explicit_usage:
                 usage = _decode_object(explicit_usage)
-            if usage is None and flattened and _USAGE in flattened:
-                usage = _usage_from_attributes(flattened[_USAGE])
+            if usage is None:
+                if vercel:
+                    usage = _vercel_usage(attrs)
+                else:
+                    if flattened and _USAGE in flattened:
+                        usage = _usage_from_attributes(flattened[_USAGE])
+                    adk_response = get(_ADK_RESPONSE)
+                    if adk_response:
+                        usage = _google_adk_usage(adk_response, usage)
             if usage:
                 body["usageDetails"] = usage
-        if shape.cost:
+        if priced and shape.cost:
             cost = _cost_details(attrs)
             if cost:
                 body["costDetails"] = cost
@@ -1650,6 +2007,9 @@ def _trace_body(
         metadata.update(compat_meta)
     if trace_meta:
         metadata.update(trace_meta)
+    tools = get("ai.prompt.tools")
+    if tools:
+        metadata["tools"] = tools
     metadata["resourceAttributes"] = resource.attributes
     metadata["scope"] = scope.metadata
 
