@@ -8,12 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from fathom.core.domain.scores import Score
 from fathom.core.domain.tracing import Observation, Trace
 
 T = TypeVar("T")
+
+# A list of values matches a row whose column equals any of them.
+OneOrMany = str | list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition of Langfuse's `filter` query parameter (its `FilterState`).
+
+    `type` is the filter type (`string`, `stringOptions`, `arrayOptions`, `number`,
+    `datetime`, `boolean`, `null`, `stringObject`, `numberObject`, `categoryOptions`), checked
+    together with the operator and value at the edge; stores map `column` (the API's column
+    name) to their own and reject columns they cannot filter on.
+    """
+
+    column: str
+    type: str
+    operator: str
+    value: Any = None
+    key: str | None = None
 
 
 @dataclass(slots=True)
@@ -31,6 +51,8 @@ class TraceQuery:
     to_timestamp: datetime | None = None
     order_by: str = "timestamp"
     order_desc: bool = True
+    # ANDed with the parameters above.
+    filters: list[Condition] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -49,6 +71,7 @@ class ObservationQuery:
     environments: list[str] = field(default_factory=list)
     from_start_time: datetime | None = None
     to_start_time: datetime | None = None
+    filters: list[Condition] = field(default_factory=list)
     # Keyset cursor for the v2 API: rows strictly after (start_time desc, trace_id, id).
     after: tuple[datetime, str, str] | None = None
 
@@ -57,24 +80,34 @@ class ObservationQuery:
 class ScoreQuery:
     page: int = 1
     limit: int = 50
-    name: str | None = None
+    name: OneOrMany = None
     user_id: str | None = None
-    trace_id: str | None = None
-    observation_id: str | None = None
-    session_id: str | None = None
-    dataset_run_id: str | None = None
-    config_id: str | None = None
-    queue_id: str | None = None
-    source: str | None = None
-    data_type: str | None = None
+    trace_id: OneOrMany = None
+    observation_id: OneOrMany = None
+    session_id: OneOrMany = None
+    dataset_run_id: OneOrMany = None
+    config_id: OneOrMany = None
+    queue_id: OneOrMany = None
+    author_user_id: OneOrMany = None
+    source: OneOrMany = None
+    data_type: OneOrMany = None
     score_ids: list[str] = field(default_factory=list)
     environments: list[str] = field(default_factory=list)
+    # Every tag must be on the score's trace.
+    trace_tags: list[str] = field(default_factory=list)
     from_timestamp: datetime | None = None
     to_timestamp: datetime | None = None
+    # `value <op> x` (v2 `operator` + `value`); op is one of = != < > <= >=.
     value: float | None = None
+    value_operator: str = "="
+    # The numeric value is any of these (v3 `value` for NUMERIC and BOOLEAN scores).
+    values: list[float] = field(default_factory=list)
+    # The string value is any of these (v3 `value` for CATEGORICAL scores).
+    string_values: list[str] = field(default_factory=list)
     # Inclusive bounds on the numeric value (v3 `valueMin`/`valueMax`).
     value_min: float | None = None
     value_max: float | None = None
+    filters: list[Condition] = field(default_factory=list)
     # Keyset cursor for the v3 API: rows strictly after (timestamp desc, id).
     after: tuple[datetime, str] | None = None
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from fathom.core.domain.pricing import Model
 from fathom.core.domain.scores import Score, ScoreDataType
-from fathom.core.domain.tracing import GENERATION_LIKE, Observation, Trace
+from fathom.core.domain.tracing import Observation, Trace
 
 
 def iso(value: datetime | None) -> str | None:
@@ -43,6 +45,12 @@ def trace_io(trace: Trace) -> dict[str, Any]:
     return {"input": trace.input, "output": trace.output, "metadata": trace.metadata}
 
 
+def excluded_trace_io() -> dict[str, Any]:
+    """What upstream renders for a trace whose `io` field group was left out: it does not
+    select the columns, and its converter turns the missing values into null, null and {}."""
+    return {"input": None, "output": None, "metadata": {}}
+
+
 def trace_json(trace: Trace) -> dict[str, Any]:
     return {**trace_core(trace), **trace_io(trace)}
 
@@ -51,23 +59,50 @@ def trace_html_path(trace: Trace) -> str:
     return f"/project/{trace.project_id}/traces/{trace.id}"
 
 
-def _usage(observation: Observation) -> dict[str, Any]:
-    details = observation.usage_details
-    return {
-        "input": details.get("input", 0),
-        "output": details.get("output", 0),
-        "total": details.get("total", 0),
-        "unit": "TOKENS",
-        "inputCost": observation.cost_details.get("input"),
-        "outputCost": observation.cost_details.get("output"),
-        "totalCost": observation.total_cost,
-    }
+def reduce_details(details: Mapping[str, float]) -> tuple[float | None, float | None, float]:
+    """Upstream's `reduceUsageOrCostDetails`: every key starting with `input` (`output`)
+    counts as input (output), None when there is none; the total is the `total` key or 0."""
+    input_sum: float | None = None
+    output_sum: float | None = None
+    for key, value in details.items():
+        if key.startswith("input"):
+            input_sum = (input_sum or 0) + value
+        elif key.startswith("output"):
+            output_sum = (output_sum or 0) + value
+    return input_sum, output_sum, details.get("total", 0)
 
 
-def observation_json(observation: Observation) -> dict[str, Any]:
-    """The `ObservationsView` shape (v1 list/get and the observations of a trace)."""
+def _price(model: Model | None, usage_type: str) -> Decimal | None:
+    return model.prices.get(usage_type) if model is not None else None
+
+
+def _float_price(model: Model | None, usage_type: str) -> float | None:
+    price = _price(model, usage_type)
+    return float(price) if price is not None else None
+
+
+def _decimal_string(model: Model | None, usage_type: str) -> str | None:
+    price = _price(model, usage_type)
+    # Fixed-point, never `1E-7`: the contract shows prices like "0.0001".
+    return format(price, "f") if price is not None else None
+
+
+def observation_json(observation: Observation, model: Model | None = None) -> dict[str, Any]:
+    """The `ObservationsView` shape (v1 list/get and the observations of a trace).
+
+    `model` is the matched model (`internal_model_id`), whose default prices fill
+    `inputPrice`/`outputPrice`/`totalPrice`.
+    """
     costs = observation.cost_details
     details = observation.usage_details
+    input_tokens, output_tokens, total_tokens = reduce_details(details)
+    input_cost, output_cost, total_cost_value = reduce_details(costs)
+    prompt_tokens = int(input_tokens or 0)
+    completion_tokens = int(output_tokens or 0)
+    total = int(total_tokens)
+    calculated_total = (
+        float(costs["total"]) if "total" in costs else float(observation.total_cost or 0.0)
+    )
     return {
         "id": observation.id,
         "traceId": observation.trace_id,
@@ -91,19 +126,28 @@ def observation_json(observation: Observation) -> dict[str, Any]:
         "promptName": observation.prompt_name,
         "promptVersion": observation.prompt_version,
         "modelId": observation.internal_model_id,
-        "usage": _usage(observation),
+        "usage": {
+            "input": prompt_tokens,
+            "output": completion_tokens,
+            "total": total,
+            "unit": "TOKENS",
+            "inputCost": input_cost,
+            "outputCost": output_cost,
+            "totalCost": observation.total_cost,
+        },
         "usageDetails": details,
         "costDetails": costs,
-        "inputPrice": None,
-        "outputPrice": None,
-        "totalPrice": None,
-        "calculatedInputCost": costs.get("input"),
-        "calculatedOutputCost": costs.get("output"),
-        "calculatedTotalCost": observation.total_cost,
+        "inputPrice": _float_price(model, "input"),
+        "outputPrice": _float_price(model, "output"),
+        "totalPrice": _float_price(model, "total"),
+        "calculatedInputCost": input_cost,
+        "calculatedOutputCost": output_cost,
+        # Upstream reads the `total` cost key and falls back to 0, never null.
+        "calculatedTotalCost": calculated_total,
         "totalCost": observation.total_cost,
-        "promptTokens": details.get("input", 0),
-        "completionTokens": details.get("output", 0),
-        "totalTokens": details.get("total", 0),
+        "promptTokens": prompt_tokens,
+        "completionTokens": completion_tokens,
+        "totalTokens": total,
         "unit": "TOKENS",
         "latency": observation.latency_seconds,
         "timeToFirstToken": observation.time_to_first_token_seconds,
@@ -130,8 +174,14 @@ def observation_v2_json(
     groups: set[str],
     trace: Trace | None,
     expand_metadata: set[str],
+    model: Model | None = None,
 ) -> dict[str, Any]:
-    """`ObservationV2`: `core` always, the other field groups on request."""
+    """`ObservationV2`: `core` always, the other field groups on request.
+
+    `modelId` and the three prices are required (nullable) whatever the groups: null unless
+    the `model` group was asked for; prices are decimal strings.
+    """
+    with_model = "model" in groups
     out: dict[str, Any] = {
         "id": observation.id,
         "traceId": observation.trace_id,
@@ -140,6 +190,10 @@ def observation_v2_json(
         "projectId": observation.project_id,
         "parentObservationId": observation.parent_observation_id,
         "type": observation.type.value,
+        "modelId": observation.internal_model_id if with_model else None,
+        "inputPrice": _decimal_string(model, "input") if with_model else None,
+        "outputPrice": _decimal_string(model, "output") if with_model else None,
+        "totalPrice": _decimal_string(model, "total") if with_model else None,
     }
     if "basic" in groups:
         out.update(
@@ -167,9 +221,12 @@ def observation_v2_json(
             key: _truncate(value, key in expand_metadata)
             for key, value in observation.metadata.items()
         }
-    if "model" in groups:
+    if with_model:
         out.update(
+            # The contract names it `providedModelName`; upstream's server and the SDK 5
+            # client it generated use `model`.
             providedModelName=observation.model,
+            model=observation.model,
             internalModelId=observation.internal_model_id,
             modelParameters=observation.model_parameters,
         )
@@ -243,6 +300,18 @@ def score_json(score: Score) -> dict[str, Any]:
     }
 
 
+def score_trace_json(trace: Trace | None) -> dict[str, Any] | None:
+    """The `trace` object of a v1/v2 score list item (null for scores without a trace)."""
+    if trace is None:
+        return None
+    return {
+        "userId": trace.user_id,
+        "tags": trace.tags,
+        "environment": trace.environment,
+        "sessionId": trace.session_id,
+    }
+
+
 def score_v3_json(score: Score, groups: set[str]) -> dict[str, Any]:
     """`ScoreV3`: core fields, `value` typed by data type, optional groups."""
     value: Any
@@ -285,22 +354,20 @@ def score_subject(score: Score) -> dict[str, Any] | None:
     return None
 
 
-def trace_latency(observations: Iterable[Observation], trace: Trace) -> float:
-    """Seconds from the trace start to the last observation's end (0 without observations)."""
-    start = trace.timestamp
-    end = start
-    for observation in observations:
-        start = min(start, observation.start_time)
-        end = max(end, observation.end_time or observation.start_time)
-    return (end - start).total_seconds()
+def trace_latency(observations: Iterable[Observation]) -> float:
+    """Upstream's single-trace latency in seconds: first observation start to last end (the
+    last start when no observation has ended); 0 without observations."""
+    starts = [o.start_time for o in observations]
+    if not starts:
+        return 0.0
+    ends = [o.end_time for o in observations if o.end_time is not None]
+    first = min(starts)
+    last = max(ends) if ends else max(starts)
+    return (last - first).total_seconds()
 
 
 def total_cost(observations: Iterable[Observation]) -> float:
-    return sum(
-        o.total_cost or 0.0
-        for o in observations
-        if o.type in GENERATION_LIKE or o.total_cost is not None
-    )
+    return sum(o.total_cost or 0.0 for o in observations)
 
 
 def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
@@ -310,3 +377,18 @@ def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
         "totalItems": total,
         "totalPages": (total + limit - 1) // limit if limit else 0,
     }
+
+
+class ModelIndex:
+    """Models by id for the price fields, rebuilt only when the catalog's list changes (the
+    catalog hands back the same list object for as long as no model was added or deleted)."""
+
+    def __init__(self) -> None:
+        self._source: Sequence[Model] | None = None
+        self._by_id: dict[str, Model] = {}
+
+    def __call__(self, models: Sequence[Model]) -> Mapping[str, Model]:
+        if models is not self._source:
+            self._by_id = {model.id: model for model in models}
+            self._source = models
+        return self._by_id

@@ -328,7 +328,7 @@ async def test_bad_input_gets_langfuse_status_and_message(client: TestClient) ->
     assert response.status == 404
     assert await response.json() == {
         "error": "LangfuseNotFoundError",
-        "message": "Trace not found within authorized project",
+        "message": "Trace does-not-exist not found within authorized project",
     }
 
 

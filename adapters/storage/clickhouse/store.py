@@ -81,6 +81,7 @@ from fathom.core.domain.errors import ConfigurationError, InvalidInput
 from fathom.core.domain.scores import Score, ScoreDataType, ScoreSource
 from fathom.core.domain.tracing import Level, Observation, ObservationType, Trace
 from fathom.core.ports.telemetry import (
+    Condition,
     ObservationQuery,
     Page,
     ScoreQuery,
@@ -996,6 +997,8 @@ _TRACE_ORDER = {
     "version": "version",
     "environment": "environment",
     "id": "id",
+    "public": "public",
+    "bookmarked": "bookmarked",
     "latency": "_latency",
     "totalcost": "_total_cost",
     "total_cost": "_total_cost",
@@ -1008,6 +1011,308 @@ def _offset(page: int, limit: int) -> int:
     if limit < 0:
         raise InvalidInput("limit must be >= 0")
     return (page - 1) * limit
+
+
+# -- `filter` (Langfuse's FilterState) on the list endpoints ------------------------------------
+#
+# Each API column maps to an expression over the listed table's own columns (`self`), over the
+# columns of the listed rows' traces (`trace`: observations, read through `trace_id IN (...)`),
+# or over the per-trace aggregates of observations (`agg`: traces, read through `id IN (...)`).
+# `stable` columns never change for an id, so their conditions need no recheck on the newest
+# version (see `_candidate_page`).
+
+
+@dataclass(frozen=True, slots=True)
+class _FilterColumn:
+    sql: str
+    kind: Literal["string", "number", "datetime", "array", "boolean", "metadata"]
+    source: Literal["self", "trace", "agg"] = "self"
+    stable: bool = False
+
+
+def _starting_with(kind: str, column: str) -> str:
+    # The API's input/output usage and cost: every key that starts with `input` (`output`).
+    return f"arraySum(mapValues(mapFilter((k, v) -> startsWith(k, '{kind}'), {column})))"
+
+
+_ROOT_SQL = "(parent_observation_id IS NULL OR parent_observation_id = '')"
+# What the per-trace aggregates read (table order, as `_select` keeps it).
+_AGGREGATED_OBSERVATION_COLUMNS = (
+    "id",
+    "trace_id",
+    "start_time",
+    "end_time",
+    "level",
+    "usage_details",
+    "cost_details",
+    "total_cost",
+)
+_TRACE_SIDE = {
+    "name": _FilterColumn("name", "string"),
+    "userId": _FilterColumn("user_id", "string"),
+    "sessionId": _FilterColumn("session_id", "string"),
+    "environment": _FilterColumn("environment", "string"),
+    "tags": _FilterColumn("tags", "array"),
+    "release": _FilterColumn("release", "string"),
+    "version": _FilterColumn("version", "string"),
+}
+_TRACE_FILTER_COLUMNS: dict[str, _FilterColumn] = {
+    "id": _FilterColumn("id", "string", stable=True),
+    "timestamp": _FilterColumn("timestamp", "datetime", stable=True),
+    **_TRACE_SIDE,
+    "bookmarked": _FilterColumn("bookmarked", "boolean"),
+    "public": _FilterColumn("public", "boolean"),
+    "metadata": _FilterColumn("metadata", "metadata"),
+    # Aggregates of the trace's observations (upstream's `observation_stats`).
+    "latency": _FilterColumn(
+        "date_diff('millisecond', least(min(start_time), min(end_time)), "
+        "greatest(max(start_time), max(end_time))) / 1000",
+        "number",
+        "agg",
+    ),
+    "inputTokens": _FilterColumn(
+        f"sum({_starting_with('input', 'usage_details')})", "number", "agg"
+    ),
+    "outputTokens": _FilterColumn(
+        f"sum({_starting_with('output', 'usage_details')})", "number", "agg"
+    ),
+    "totalTokens": _FilterColumn("sum(usage_details['total'])", "number", "agg"),
+    "tokens": _FilterColumn("sum(usage_details['total'])", "number", "agg"),
+    "inputCost": _FilterColumn(
+        f"toFloat64(sum({_starting_with('input', 'cost_details')}))", "number", "agg"
+    ),
+    "outputCost": _FilterColumn(
+        f"toFloat64(sum({_starting_with('output', 'cost_details')}))", "number", "agg"
+    ),
+    "totalCost": _FilterColumn("toFloat64(sum(ifNull(total_cost, 0)))", "number", "agg"),
+    "level": _FilterColumn(
+        "multiIf(countIf(level = 'ERROR') > 0, 'ERROR', countIf(level = 'WARNING') > 0, "
+        "'WARNING', countIf(level = 'DEFAULT') > 0, 'DEFAULT', 'DEBUG')",
+        "string",
+        "agg",
+    ),
+    "warningCount": _FilterColumn("countIf(level = 'WARNING')", "number", "agg"),
+    "errorCount": _FilterColumn("countIf(level = 'ERROR')", "number", "agg"),
+    "defaultCount": _FilterColumn("countIf(level = 'DEFAULT')", "number", "agg"),
+    "debugCount": _FilterColumn("countIf(level = 'DEBUG')", "number", "agg"),
+}
+_LATENCY_SQL = "date_diff('millisecond', start_time, end_time) / 1000"
+_OBSERVATION_FILTER_COLUMNS: dict[str, _FilterColumn] = {
+    "id": _FilterColumn("id", "string", stable=True),
+    "traceId": _FilterColumn("trace_id", "string", stable=True),
+    "startTime": _FilterColumn("start_time", "datetime", stable=True),
+    "endTime": _FilterColumn("end_time", "datetime"),
+    "type": _FilterColumn("type", "string"),
+    "name": _FilterColumn("name", "string"),
+    "environment": _FilterColumn("environment", "string"),
+    "level": _FilterColumn("level", "string"),
+    "statusMessage": _FilterColumn("status_message", "string"),
+    "version": _FilterColumn("version", "string"),
+    "parentObservationId": _FilterColumn("parent_observation_id", "string"),
+    "isRootObservation": _FilterColumn(_ROOT_SQL, "boolean"),
+    "model": _FilterColumn("provided_model_name", "string"),
+    "providedModelName": _FilterColumn("provided_model_name", "string"),
+    "modelId": _FilterColumn("internal_model_id", "string"),
+    "promptName": _FilterColumn("prompt_name", "string"),
+    "promptVersion": _FilterColumn("prompt_version", "number"),
+    "input": _FilterColumn("input", "string"),
+    "output": _FilterColumn("output", "string"),
+    "metadata": _FilterColumn("metadata", "metadata"),
+    "latency": _FilterColumn(_LATENCY_SQL, "number"),
+    "timeToFirstToken": _FilterColumn(
+        "date_diff('millisecond', start_time, completion_start_time) / 1000", "number"
+    ),
+    "tokensPerSecond": _FilterColumn(
+        f"{_starting_with('output', 'usage_details')} / nullIf({_LATENCY_SQL}, 0)", "number"
+    ),
+    "inputTokens": _FilterColumn(_starting_with("input", "usage_details"), "number"),
+    "outputTokens": _FilterColumn(_starting_with("output", "usage_details"), "number"),
+    "totalTokens": _FilterColumn("usage_details['total']", "number"),
+    "tokens": _FilterColumn("usage_details['total']", "number"),
+    "inputCost": _FilterColumn(f"toFloat64({_starting_with('input', 'cost_details')})", "number"),
+    "outputCost": _FilterColumn(f"toFloat64({_starting_with('output', 'cost_details')})", "number"),
+    "totalCost": _FilterColumn("toFloat64(total_cost)", "number"),
+    # The observation's trace.
+    "userId": _FilterColumn("user_id", "string", "trace"),
+    "sessionId": _FilterColumn("session_id", "string", "trace"),
+    "traceName": _FilterColumn("name", "string", "trace"),
+    "traceEnvironment": _FilterColumn("environment", "string", "trace"),
+    "traceTags": _FilterColumn("tags", "array", "trace"),
+    "tags": _FilterColumn("tags", "array", "trace"),
+}
+_SCORE_FILTER_COLUMNS: dict[str, _FilterColumn] = {
+    "id": _FilterColumn("id", "string", stable=True),
+    "timestamp": _FilterColumn("timestamp", "datetime", stable=True),
+    "traceId": _FilterColumn("trace_id", "string", stable=True),
+    "name": _FilterColumn("name", "string"),
+    "source": _FilterColumn("source", "string"),
+    "dataType": _FilterColumn("data_type", "string"),
+    "value": _FilterColumn("value", "number"),
+    "stringValue": _FilterColumn("string_value", "string"),
+    "observationId": _FilterColumn("observation_id", "string"),
+    "sessionId": _FilterColumn("session_id", "string"),
+    "datasetRunId": _FilterColumn("dataset_run_id", "string"),
+    "configId": _FilterColumn("config_id", "string"),
+    "queueId": _FilterColumn("queue_id", "string"),
+    "authorUserId": _FilterColumn("author_user_id", "string"),
+    "comment": _FilterColumn("comment", "string"),
+    "environment": _FilterColumn("environment", "string"),
+    "metadata": _FilterColumn("metadata", "metadata"),
+}
+
+_FILTER_STRING_OPS = {
+    "=": "{x} = {v}",
+    "contains": "position(ifNull({x}, ''), {v}) > 0",
+    "does not contain": "position(ifNull({x}, ''), {v}) = 0",
+    "starts with": "startsWith(ifNull({x}, ''), {v})",
+    "ends with": "endsWith(ifNull({x}, ''), {v})",
+    # Upstream's indexed literal search; without its text indexes, a substring match
+    # (case-insensitive for input and output, as upstream's is).
+    "matches": "position(ifNull({x}, ''), {v}) > 0",
+}
+_FILTER_COMPARE_OPS = {"=": "=", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
+_VALUE_OPS = frozenset({"=", "!=", "<", ">", "<=", ">="})
+
+
+def _number(value: Any, column: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(
+            f"Invalid request data: filter: value for column '{column}' must be a number"
+        )
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid request data: filter: value for column '{column}' must be a number"
+        ) from None
+
+
+def _condition_sql(c: Condition, col: _FilterColumn, p: _Params) -> str:
+    """One condition as SQL over `col` (types and operators were checked at the edge)."""
+    x, op, value = col.sql, c.operator, c.value
+    if c.type == "null":
+        null = f"({x} IS NULL)" if col.kind != "array" else f"empty({x})"
+        return null if op == "is null" else f"NOT {null}"
+    if col.kind == "metadata":
+        if not c.key:
+            raise InvalidInput(
+                f"Invalid request data: filter: a filter on '{c.column}' needs a 'key'"
+            )
+        raw = f"{x}[{p.text(c.key)}]"
+        if c.type == "numberObject":
+            bound = p.add(_number(value, c.column), "Float64")
+            return f"toFloat64OrNull({raw}) {_FILTER_COMPARE_OPS[op]} {bound}"
+        # Values are stored as JSON text: compare a string by its decoded content.
+        text = f"if(startsWith({raw}, '\"'), JSONExtractString({raw}), {raw})"
+        present = f"mapContains({x}, {p.text(c.key)})"
+        if c.type == "categoryOptions" or op in ("any of", "none of"):
+            inside = f"({present} AND {text} IN {p.texts(str(v) for v in value)})"
+            return inside if op == "any of" else f"NOT {inside}"
+        if c.type == "booleanObject":
+            raise InvalidInput(
+                "Invalid request data: filter: booleanObject filters on "
+                f"'{c.column}' are not supported"
+            )
+        return f"({present} AND {_FILTER_STRING_OPS[op].format(x=text, v=p.text(str(value)))})"
+    if c.type in ("stringObject", "numberObject", "booleanObject"):
+        raise InvalidInput(
+            f"Invalid request data: filter: column '{c.column}' does not take a '{c.type}' filter"
+        )
+    if col.kind == "array":
+        if c.type != "arrayOptions":
+            raise InvalidInput(
+                f"Invalid request data: filter: column '{c.column}' takes 'arrayOptions' filters"
+            )
+        values = p.texts(str(v) for v in value)
+        if op == "any of":
+            return f"hasAny({x}, {values})"
+        if op == "all of":
+            return f"hasAll({x}, {values})"
+        return f"NOT hasAny({x}, {values})"
+    if col.kind == "datetime":
+        if c.type != "datetime":
+            raise InvalidInput(
+                f"Invalid request data: filter: column '{c.column}' takes 'datetime' filters"
+            )
+        when = _parse_time(value, f"filter value for {c.column}")
+        return f"{x} {_FILTER_COMPARE_OPS[op]} {p.dt(when)}"
+    if col.kind == "boolean":
+        if c.type != "boolean":
+            raise InvalidInput(
+                f"Invalid request data: filter: column '{c.column}' takes 'boolean' filters"
+            )
+        return f"{x} {'=' if op == '=' else '!='} {p.add(bool(value), 'Bool')}"
+    if col.kind == "number":
+        if c.type != "number":
+            raise InvalidInput(
+                f"Invalid request data: filter: column '{c.column}' takes 'number' filters"
+            )
+        return f"{x} {_FILTER_COMPARE_OPS[op]} {p.add(_number(value, c.column), 'Float64')}"
+    # string columns
+    if c.type in ("stringOptions", "categoryOptions"):
+        inside = f"ifNull({x} IN {p.texts(str(v) for v in value)}, false)"
+        return inside if op == "any of" else f"NOT {inside}"
+    if c.type != "string":
+        raise InvalidInput(
+            f"Invalid request data: filter: column '{c.column}' takes 'string' filters"
+        )
+    template = _FILTER_STRING_OPS[op]
+    if op == "matches" and c.column in ("input", "output"):
+        template = template.replace("position(", "positionCaseInsensitive(")
+    return template.format(x=x, v=p.text(str(value)))
+
+
+def _agg_zero_matches(c: Condition, col: _FilterColumn) -> bool:
+    """Whether a trace without observations (every aggregate 0) meets a number condition."""
+    if col.kind != "number" or c.type != "number":
+        return False
+    value = _number(c.value, c.column)
+    return {
+        "=": 0 == value,
+        ">": 0 > value,
+        "<": 0 < value,
+        ">=": 0 >= value,
+        "<=": 0 <= value,
+    }[c.operator]
+
+
+@dataclass(slots=True)
+class _FilterSql:
+    """A FilterState split by where it can be evaluated (see `_filter_sql`)."""
+
+    stable: list[str] = field(default_factory=list)  # on columns that never change
+    recheck: list[str] = field(default_factory=list)  # on columns that can change
+    trace: list[str] = field(default_factory=list)  # on the rows' traces
+    agg: list[tuple[str, bool]] = field(default_factory=list)  # per-trace aggregates
+
+
+def _filter_sql(
+    conditions: Sequence[Condition], columns: dict[str, _FilterColumn], p: _Params
+) -> _FilterSql:
+    out = _FilterSql()
+    for c in conditions:
+        col = columns.get(c.column)
+        if col is None:
+            raise InvalidInput(
+                f"Invalid request data: filter: unknown column '{c.column}'; "
+                f"available: {sorted(columns)}"
+            )
+        sql = _condition_sql(c, col, p)
+        if col.source == "trace":
+            out.trace.append(sql)
+        elif col.source == "agg":
+            out.agg.append((sql, _agg_zero_matches(c, col)))
+        elif col.stable:
+            out.stable.append(sql)
+        else:
+            out.recheck.append(sql)
+    return out
+
+
+def _values(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1566,6 +1871,24 @@ class ClickHouseTelemetryStore:
             where.append(f"timestamp >= {p.dt(q.from_timestamp)}")
         if q.to_timestamp is not None:
             where.append(f"timestamp < {p.dt(q.to_timestamp)}")
+        if q.filters:
+            found = _filter_sql(q.filters, _TRACE_FILTER_COLUMNS, p)
+            where.extend(found.stable)
+            recheck.extend(found.recheck)
+            for condition, zero_matches in found.agg:
+                # On the trace id, which never changes: no recheck needed. A trace without
+                # observations has every aggregate at 0 (upstream's COALESCE).
+                latest = self._latest(
+                    self._observations,
+                    _AGGREGATED_OBSERVATION_COLUMNS,
+                    f"project_id = {_PID}",
+                )
+                having = (
+                    f"id IN (SELECT trace_id FROM ({latest}) GROUP BY trace_id HAVING {condition})"
+                )
+                if zero_matches:
+                    having = f"({having} OR id NOT IN (SELECT trace_id FROM ({latest})))"
+                where.append(having)
         return " AND ".join(where + recheck), " AND ".join(recheck)
 
     def _trace_aggregates_sql(self, trace_ids_sql: str) -> str:
@@ -1598,8 +1921,10 @@ class ClickHouseTelemetryStore:
             "(SELECT 0, id, trace_id, start_time, end_time, total_cost, is_deleted "
             f"FROM {self._observations} PREWHERE project_id = {_PID} AND trace_id IN {ids} "
             "ORDER BY event_ts DESC LIMIT 1 BY id) UNION ALL "
-            f"(SELECT 1, id, trace_id, NULL, NULL, NULL, is_deleted FROM {self._scores} "
-            f"PREWHERE project_id = {_PID} AND trace_id IN {ids} "
+            f"(SELECT 1, id, trace_id, NULL, NULL, NULL, "
+            # Upstream lists the ids of aggregatable scores only (no TEXT, no CORRECTION).
+            "is_deleted OR data_type NOT IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL') "
+            f"FROM {self._scores} PREWHERE project_id = {_PID} AND trace_id IN {ids} "
             "ORDER BY event_ts DESC LIMIT 1 BY id)"
         )
         observations: dict[str, list[tuple[Any, ...]]] = {}
@@ -1726,9 +2051,9 @@ class ClickHouseTelemetryStore:
             if value is not None:
                 recheck.append(f"{column} = {p.text(value)}")
         if query.is_root is True:
-            recheck.append("(parent_observation_id IS NULL OR parent_observation_id = '')")
+            recheck.append(_ROOT_SQL)
         elif query.is_root is False:
-            recheck.append("(parent_observation_id IS NOT NULL AND parent_observation_id != '')")
+            recheck.append(f"NOT {_ROOT_SQL}")
         if query.environments:
             recheck.append(f"environment IN {p.texts(query.environments)}")
         if query.from_start_time is not None:
@@ -1740,6 +2065,11 @@ class ClickHouseTelemetryStore:
             trace_filters.append(f"user_id = {p.text(query.user_id)}")
         if query.session_id is not None:
             trace_filters.append(f"session_id = {p.text(query.session_id)}")
+        if query.filters:
+            found = _filter_sql(query.filters, _OBSERVATION_FILTER_COLUMNS, p)
+            where.extend(found.stable)
+            recheck.extend(found.recheck)
+            trace_filters.extend(found.trace)
         if trace_filters:
             # On the observation's trace_id, which never changes: no recheck needed.
             where.append(
@@ -1776,8 +2106,11 @@ class ClickHouseTelemetryStore:
         p = _Params(project_id)
         where = [f"project_id = {_PID}"]
         recheck = []
-        if query.trace_id is not None:
-            where.append(f"trace_id = {p.text(query.trace_id)}")
+        trace_ids = _values(query.trace_id)
+        if len(trace_ids) == 1:
+            where.append(f"trace_id = {p.text(trace_ids[0])}")
+        elif trace_ids:
+            where.append(f"trace_id IN {p.texts(trace_ids)}")
         for column, value in (
             ("name", query.name),
             ("observation_id", query.observation_id),
@@ -1785,11 +2118,15 @@ class ClickHouseTelemetryStore:
             ("dataset_run_id", query.dataset_run_id),
             ("config_id", query.config_id),
             ("queue_id", query.queue_id),
-            ("source", None if query.source is None else str(query.source)),
-            ("data_type", None if query.data_type is None else str(query.data_type)),
+            ("author_user_id", query.author_user_id),
+            ("source", query.source),
+            ("data_type", query.data_type),
         ):
-            if value is not None:
-                recheck.append(f"{column} = {p.text(value)}")
+            values = _values(value)
+            if len(values) == 1:
+                recheck.append(f"{column} = {p.text(str(values[0]))}")
+            elif values:
+                recheck.append(f"{column} IN {p.texts(str(v) for v in values)}")
         if query.score_ids:
             where.append(f"id IN {p.texts(query.score_ids)}")
         if query.environments:
@@ -1799,16 +2136,32 @@ class ClickHouseTelemetryStore:
         if query.to_timestamp is not None:
             where.append(f"timestamp < {p.dt(query.to_timestamp)}")
         if query.value is not None:
-            recheck.append(f"value = {p.add(float(query.value), 'Float64')}")
+            op = query.value_operator
+            if op not in _VALUE_OPS:
+                raise InvalidInput(f"invalid value operator {op!r}")
+            recheck.append(f"value {op} {p.add(float(query.value), 'Float64')}")
+        if query.values:
+            recheck.append(f"value IN {p.add([float(v) for v in query.values], 'Array(Float64)')}")
+        if query.string_values:
+            recheck.append(f"string_value IN {p.texts(query.string_values)}")
         if query.value_min is not None:
             recheck.append(f"value >= {p.add(float(query.value_min), 'Float64')}")
         if query.value_max is not None:
             recheck.append(f"value <= {p.add(float(query.value_max), 'Float64')}")
+        trace_filters = []
         if query.user_id is not None:
+            trace_filters.append(f"user_id = {p.text(query.user_id)}")
+        if query.trace_tags:
+            trace_filters.append(f"hasAll(tags, {p.texts(query.trace_tags)})")
+        if trace_filters:
             where.append(
                 f"trace_id IN (SELECT id FROM {self._traces} FINAL "
-                f"WHERE project_id = {_PID} AND user_id = {p.text(query.user_id)})"
+                f"WHERE project_id = {_PID} AND {' AND '.join(trace_filters)})"
             )
+        if query.filters:
+            found = _filter_sql(query.filters, _SCORE_FILTER_COLUMNS, p)
+            where.extend(found.stable)
+            recheck.extend(found.recheck)
         filters = " AND ".join(where + recheck)
         page_where = filters
         offset = _offset(query.page, query.limit)

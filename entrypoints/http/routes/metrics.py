@@ -77,7 +77,7 @@ async def daily_metrics(request: web.Request) -> web.Response:
                     "_observation_column": observation_column,
                 }
             )
-    tags = params.strings(q, "tags")
+    tags = params.repeated(q, "tags")
     if tags:
         filters.append(
             {
@@ -172,20 +172,21 @@ async def daily_metrics(request: web.Request) -> web.Response:
         )
         entry["countObservations"] += row["count_count"]
         entry["totalCost"] += row.get("sum_totalCost") or 0.0
-        if row.get("providedModelName"):
-            per_day_usage[day].append(
-                {
-                    "model": row["providedModelName"],
-                    "inputUsage": row.get("sum_inputTokens") or 0,
-                    "outputUsage": row.get("sum_outputTokens") or 0,
-                    "totalUsage": row.get("sum_totalTokens") or 0,
-                    "countTraces": row.get("uniq_uniqueTraceIds") or 0,
-                    "countObservations": row["count_count"],
-                    "totalCost": row.get("sum_totalCost") or 0.0,
-                }
-            )
+        # Observations without a model are one usage entry with a null model, as upstream's
+        # GROUP BY on the nullable model column gives.
+        per_day_usage[day].append(
+            {
+                "model": row.get("providedModelName"),
+                "inputUsage": row.get("sum_inputTokens") or 0,
+                "outputUsage": row.get("sum_outputTokens") or 0,
+                "totalUsage": row.get("sum_totalTokens") or 0,
+                "countTraces": row.get("uniq_uniqueTraceIds") or 0,
+                "countObservations": row["count_count"],
+                "totalCost": row.get("sum_totalCost") or 0.0,
+            }
+        )
     for day, usage in per_day_usage.items():
-        days[day]["usage"] = sorted(usage, key=lambda u: u["model"])
+        days[day]["usage"] = sorted(usage, key=lambda u: (u["model"] is None, u["model"] or ""))
     ordered = sorted(days.values(), key=lambda d: d["date"], reverse=True)
     window_rows = ordered[(page - 1) * limit : page * limit]
     return json_response({"data": window_rows, "meta": page_meta(page, limit, len(ordered))})

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from fathom.core.domain.errors import InvalidInput, NotFound
-from fathom.core.domain.tracing import Level, ObservationType
-from fathom.core.ports.telemetry import ObservationQuery, TelemetryStore
+from fathom.core.domain.pricing import Model
+from fathom.core.domain.tracing import Level, Observation, ObservationType
+from fathom.core.ports.telemetry import Condition, ObservationQuery, TelemetryStore
+from fathom.core.usecases.models import ModelCatalog
 from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
 from fathom.entrypoints.http.json import json_response
 from fathom.entrypoints.http.presenters import (
+    ModelIndex,
     observation_json,
     observation_v2_json,
     page_meta,
 )
 
 routes = web.RouteTableDef()
+
+_MODELS = ModelIndex()
+# A `filter` condition on one of these columns replaces the query parameter that filters it.
+FILTERED_BY_PARAMETER: dict[str, tuple[str, ...]] = {
+    "traceId": ("trace_id",),
+    "name": ("name",),
+    "userId": ("user_id",),
+    "sessionId": ("session_id",),
+    "type": ("type",),
+    "level": ("level",),
+    "parentObservationId": ("parent_observation_id",),
+    "isRootObservation": ("is_root",),
+    "version": ("version",),
+    "environment": ("environments",),
+    "startTime": ("from_start_time", "to_start_time"),
+}
+
+
+async def matched_models(
+    request: web.Request, observations: Iterable[Observation]
+) -> Mapping[str, Model]:
+    """The matched models of `observations` by id, for their price fields (an in-memory
+    lookup: the catalog is cached; nothing is read when no observation matched a model)."""
+    if not any(o.internal_model_id for o in observations):
+        return {}
+    return _MODELS(await use(request, ModelCatalog).models())
+
 
 V2_FIELD_GROUPS = {
     "core",
@@ -47,7 +78,8 @@ def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
     if level is not None and level not in Level.__members__:
         raise InvalidInput(f"Invalid request data: level must be one of {list(Level.__members__)}")
     parent = q.get("parentObservationId")
-    return ObservationQuery(
+    conditions = params.filter_state(q)
+    query = ObservationQuery(
         trace_id=params.string(q, "traceId"),
         name=params.string(q, "name"),
         user_id=params.string(q, "userId"),
@@ -61,7 +93,17 @@ def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
         environments=params.strings(q, "environment"),
         from_start_time=params.timestamp(q, f"from{start_prefix}"),
         to_start_time=params.timestamp(q, f"to{start_prefix}"),
+        filters=conditions,
     )
+    _without_overridden(query, conditions)
+    return query
+
+
+def _without_overridden(query: ObservationQuery, conditions: list[Condition]) -> None:
+    """`filter` takes precedence over the query parameters that filter the same column."""
+    for condition in conditions:
+        for attribute in FILTERED_BY_PARAMETER.get(condition.column, ()):
+            setattr(query, attribute, [] if attribute == "environments" else None)
 
 
 @routes.get("/api/public/observations/{observation_id}")
@@ -72,7 +114,8 @@ async def get_observation(request: web.Request) -> web.Response:
     )
     if not found:
         raise NotFound("Observation not found within authorized project")
-    return json_response(observation_json(found[0]))
+    models = await matched_models(request, found)
+    return json_response(observation_json(found[0], models.get(found[0].internal_model_id or "")))
 
 
 @routes.get("/api/public/observations")
@@ -83,9 +126,12 @@ async def list_observations(request: web.Request) -> web.Response:
     query.page = params.integer(q, "page", 1)
     query.limit = params.integer(q, "limit", 50, maximum=1000)
     page = await use(request, TelemetryStore).list_observations(project, query)
+    models = await matched_models(request, page.items)
     return json_response(
         {
-            "data": [observation_json(o) for o in page.items],
+            "data": [
+                observation_json(o, models.get(o.internal_model_id or "")) for o in page.items
+            ],
             "meta": page_meta(query.page, query.limit, page.total),
         }
     )
@@ -100,7 +146,8 @@ async def list_observations_v2(request: web.Request) -> web.Response:
             "Invalid request data: parseIoAsJson is no longer supported; input and output are "
             "returned as raw strings"
         )
-    groups = params.field_groups(q, V2_FIELD_GROUPS, V2_DEFAULT_GROUPS) | {"core"}
+    # Unknown groups are dropped, as upstream's parser does.
+    groups = params.field_groups(q, V2_FIELD_GROUPS, V2_DEFAULT_GROUPS, strict=False) | {"core"}
     query = _filters(q, "StartTime")
     query.limit = params.integer(q, "limit", 50, maximum=1000)
     cursor = params.decode_cursor(q)
@@ -136,9 +183,15 @@ async def list_observations_v2(request: web.Request) -> web.Response:
                 "lastId": last.id,
             }
         )
+    models = await matched_models(request, rows) if "model" in groups else {}
     return json_response(
         {
-            "data": [observation_v2_json(o, groups, traces.get(o.trace_id), expand) for o in rows],
+            "data": [
+                observation_v2_json(
+                    o, groups, traces.get(o.trace_id), expand, models.get(o.internal_model_id or "")
+                )
+                for o in rows
+            ],
             "meta": meta,
         }
     )

@@ -1,94 +1,122 @@
-"""Score reads (v2 page-based, v3 cursor) and deletes. Writes live in `ingestion`."""
+"""Score reads (v1 and v2 page-based, v3 cursor) and deletes. Writes live in `ingestion`."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from fathom.core.domain.errors import InvalidInput, NotFound
-from fathom.core.domain.scores import ScoreDataType, ScoreSource
-from fathom.core.ports.telemetry import ScoreQuery, TelemetryStore
+from fathom.core.domain.scores import Score, ScoreDataType, ScoreSource
+from fathom.core.ports.telemetry import Condition, ScoreQuery, TelemetryStore
 from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
 from fathom.entrypoints.http.json import json_response
-from fathom.entrypoints.http.presenters import page_meta, score_json, score_v3_json
+from fathom.entrypoints.http.presenters import (
+    page_meta,
+    score_json,
+    score_trace_json,
+    score_v3_json,
+)
 
 routes = web.RouteTableDef()
 
-V3_FIELD_GROUPS = {"details", "subject", "annotation"}
+SOURCES = [s.value for s in ScoreSource]
+DATA_TYPES = [d.value for d in ScoreDataType]
+# The v1 API serves trace scores of the types its schema has (no CORRECTION).
+V1_DATA_TYPES = [d for d in DATA_TYPES if d != ScoreDataType.CORRECTION]
+V2_FIELD_GROUPS = {"score", "trace"}
+V3_FIELD_GROUPS = {"core", "details", "subject", "annotation"}
+VALUE_OPERATORS = ["<", ">", "<=", ">=", "!=", "="]
+# Page-based score lists answer at most 100 items, as upstream's pagination schema.
+MAX_PAGE_LIMIT = 100
+# v3 `value` filters: the data types it can apply to and how each is compared.
+V3_VALUE_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL")
+HAS_TRACE = Condition(column="traceId", type="null", operator="is not null")
 
 
-def _enum(q: MultiMapping[str], name: str, allowed: type) -> str | None:
-    value = params.string(q, name)
-    if value is not None and value not in allowed.__members__:
-        raise InvalidInput(
-            f"Invalid request data: {name} must be one of {list(allowed.__members__)}"
-        )
-    return value
-
-
-def _number(q: MultiMapping[str], name: str) -> float | None:
-    value = q.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidInput(f"Invalid request data: {name} must be a number") from None
-    if math.isnan(number):
-        raise InvalidInput(f"Invalid request data: {name} must be a number")
-    return number
-
-
-def _filters(q: MultiMapping[str]) -> ScoreQuery:
+def _page_filters(q: MultiMapping[str]) -> ScoreQuery:
+    """The v1/v2 list parameters (single values, as upstream's GetScoresQuery)."""
+    value = params.number(q, "value")
+    operator = params.choice(q, "operator", VALUE_OPERATORS) or "="
     return ScoreQuery(
+        page=params.integer(q, "page", 1),
+        limit=params.integer(q, "limit", 50, maximum=MAX_PAGE_LIMIT),
         name=params.string(q, "name"),
         user_id=params.string(q, "userId"),
         trace_id=params.string(q, "traceId"),
-        observation_id=params.string(q, "observationId"),
+        observation_id=params.strings(q, "observationId") or None,
         session_id=params.string(q, "sessionId"),
-        dataset_run_id=params.string(q, "datasetRunId") or params.string(q, "experimentId"),
+        dataset_run_id=params.string(q, "datasetRunId"),
         config_id=params.string(q, "configId"),
         queue_id=params.string(q, "queueId"),
-        source=_enum(q, "source", ScoreSource),
-        data_type=_enum(q, "dataType", ScoreDataType),
-        score_ids=params.strings(q, "scoreIds") + params.strings(q, "id"),
+        source=params.choice(q, "source", SOURCES),
+        data_type=params.choice(q, "dataType", DATA_TYPES),
+        score_ids=params.strings(q, "scoreIds"),
         environments=params.strings(q, "environment"),
+        trace_tags=params.repeated(q, "traceTags"),
         from_timestamp=params.timestamp(q, "fromTimestamp"),
         to_timestamp=params.timestamp(q, "toTimestamp"),
-        value=_number(q, "value"),
+        value=value,
+        value_operator=operator,
+        filters=params.filter_state(q),
     )
+
+
+async def _with_traces(request: web.Request, project: str, scores: list[Score]) -> list[dict]:
+    """Score items with their trace's `userId`, `tags`, `environment` and `sessionId`."""
+    store = use(request, TelemetryStore)
+    trace_ids = sorted({s.trace_id for s in scores if s.trace_id})
+    traces = {t.id: t for t in await store.get_traces(project, trace_ids)} if trace_ids else {}
+    return [
+        {**score_json(s), "trace": score_trace_json(traces.get(s.trace_id or ""))} for s in scores
+    ]
+
+
+@routes.get("/api/public/scores")
+async def list_scores_v1(request: web.Request) -> web.Response:
+    """The hidden v1 list (older SDKs): trace scores only, each with its trace."""
+    project = await project_id(request)
+    query = _page_filters(request.query)
+    # v1 knows neither session nor dataset-run scores.
+    query.session_id = query.dataset_run_id = None
+    if query.data_type is None:
+        query.data_type = V1_DATA_TYPES
+    elif query.data_type not in V1_DATA_TYPES:
+        return json_response({"data": [], "meta": page_meta(query.page, query.limit, 0)})
+    query.filters.append(HAS_TRACE)
+    page = await use(request, TelemetryStore).list_scores(project, query)
+    data = await _with_traces(request, project, page.items)
+    return json_response({"data": data, "meta": page_meta(query.page, query.limit, page.total)})
+
+
+@routes.get("/api/public/scores/{score_id}")
+async def get_score_v1(request: web.Request) -> web.Response:
+    """The hidden v1 read of one trace score."""
+    project = await project_id(request)
+    found = await use(request, TelemetryStore).get_scores(project, [request.match_info["score_id"]])
+    if not found or not found[0].trace_id or found[0].data_type is ScoreDataType.CORRECTION:
+        raise NotFound("Score not found")
+    return json_response(score_json(found[0]))
 
 
 @routes.get("/api/public/v2/scores")
 async def list_scores_v2(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
-    query = _filters(q)
-    query.page = params.integer(q, "page", 1)
-    query.limit = params.integer(q, "limit", 50, maximum=1000)
-    store = use(request, TelemetryStore)
-    page = await store.list_scores(project, query)
-    trace_ids = sorted({s.trace_id for s in page.items if s.trace_id})
-    traces = {t.id: t for t in await store.get_traces(project, trace_ids)} if trace_ids else {}
-    data = []
-    for score in page.items:
-        item = score_json(score)
-        trace = traces.get(score.trace_id or "")
-        item["trace"] = (
-            {
-                "userId": trace.user_id,
-                "tags": trace.tags,
-                "environment": trace.environment,
-                "sessionId": trace.session_id,
-            }
-            if trace
-            else None
+    groups = params.field_groups(q, V2_FIELD_GROUPS, V2_FIELD_GROUPS)
+    query = _page_filters(q)
+    if (query.user_id is not None or query.trace_tags) and "trace" not in groups:
+        raise InvalidInput(
+            "Invalid request data: filtering by userId or traceTags requires the 'trace' "
+            "field group in 'fields'"
         )
-        data.append(item)
+    page = await use(request, TelemetryStore).list_scores(project, query)
+    if "trace" in groups:
+        data = await _with_traces(request, project, page.items)
+    else:
+        data = [{**score_json(s), "trace": None} for s in page.items]
     return json_response({"data": data, "meta": page_meta(query.page, query.limit, page.total)})
 
 
@@ -101,21 +129,100 @@ async def get_score(request: web.Request) -> web.Response:
     return json_response(score_json(found[0]))
 
 
+def _v3_value_filter(q: MultiMapping[str], query: ScoreQuery, data_types: list[str]) -> None:
+    """v3 `value` (a list), `valueMin` and `valueMax`, each needing one data type."""
+    values = params.strings(q, "value")
+    if values:
+        if len(data_types) != 1:
+            raise InvalidInput(
+                "Invalid request data: value filter requires a single dataType from: "
+                "NUMERIC, BOOLEAN, CATEGORICAL"
+            )
+        data_type = data_types[0]
+        if data_type not in V3_VALUE_TYPES:
+            raise InvalidInput(
+                "Invalid request data: value filter requires dataType to be NUMERIC, BOOLEAN, "
+                f'or CATEGORICAL (got "{data_type}")'
+            )
+        if data_type == "CATEGORICAL":
+            query.string_values = values
+        elif data_type == "BOOLEAN":
+            for value in values:
+                if value not in ("true", "false"):
+                    raise InvalidInput(
+                        "Invalid request data: value filter with dataType=BOOLEAN requires "
+                        f'each value to be "true" or "false" (got "{value}")'
+                    )
+            query.values = [1.0 if v == "true" else 0.0 for v in values]
+        else:
+            numbers = []
+            for value in values:
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = float("nan")
+                if number != number or number in (float("inf"), float("-inf")):
+                    raise InvalidInput(
+                        "Invalid request data: value filter with dataType=NUMERIC requires "
+                        f'each value to be a finite number (got "{value}")'
+                    )
+                numbers.append(number)
+            query.values = numbers
+    query.value_min = params.number(q, "valueMin")
+    query.value_max = params.number(q, "valueMax")
+    if (query.value_min is not None or query.value_max is not None) and data_types != [
+        ScoreDataType.NUMERIC.value
+    ]:
+        raise InvalidInput(
+            "Invalid request data: valueMin and valueMax require dataType=NUMERIC as a single value"
+        )
+
+
 @routes.get("/api/public/v3/scores")
 async def list_scores_v3(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
-    groups = params.field_groups(q, V3_FIELD_GROUPS, set())
-    query = _filters(q)
+    for deferred in ("userId", "traceTags"):
+        if q.get(deferred):
+            raise InvalidInput(
+                f"Invalid request data: {deferred} filter requires a trace JOIN and is not "
+                "supported in v3 — use v2 or omit this filter"
+            )
+    groups = params.field_groups(q, V3_FIELD_GROUPS, {"core"})
     wanted = params.integer(q, "limit", 50, maximum=100)
-    query.limit = wanted + 1
-    # Inclusive bounds on the numeric value; upstream accepts them for NUMERIC scores only.
-    query.value_min = _number(q, "valueMin")
-    query.value_max = _number(q, "valueMax")
-    if (query.value_min is not None or query.value_max is not None) and (
-        query.data_type != ScoreDataType.NUMERIC.value
-    ):
-        raise InvalidInput("Invalid request data: valueMin and valueMax require dataType=NUMERIC")
+    trace_ids = params.strings(q, "traceId")
+    session_ids = params.strings(q, "sessionId")
+    observation_ids = params.strings(q, "observationId")
+    experiment_ids = params.strings(q, "experimentId")
+    if observation_ids and not trace_ids:
+        raise InvalidInput(
+            "Invalid request data: observationId requires traceId, because observation IDs "
+            "are scoped to a trace"
+        )
+    if sum(bool(ids) for ids in (trace_ids, session_ids, experiment_ids)) > 1:
+        raise InvalidInput(
+            "Invalid request data: traceId (with observationId), sessionId and experimentId "
+            "are mutually exclusive"
+        )
+    data_types = params.choices(q, "dataType", DATA_TYPES, upper=True)
+    query = ScoreQuery(
+        limit=wanted + 1,
+        score_ids=params.strings(q, "id"),
+        name=params.strings(q, "name") or None,
+        source=params.choices(q, "source", SOURCES, upper=True) or None,
+        data_type=data_types or None,
+        environments=params.strings(q, "environment"),
+        config_id=params.strings(q, "configId") or None,
+        queue_id=params.strings(q, "queueId") or None,
+        author_user_id=params.strings(q, "authorUserId") or None,
+        trace_id=trace_ids or None,
+        session_id=session_ids or None,
+        observation_id=observation_ids or None,
+        dataset_run_id=experiment_ids or None,
+        from_timestamp=params.timestamp(q, "fromTimestamp"),
+        to_timestamp=params.timestamp(q, "toTimestamp"),
+    )
+    _v3_value_filter(q, query, data_types)
     cursor = params.decode_cursor(q)
     if cursor is not None:
         try:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
 from fathom.core.domain.errors import InvalidInput, NotFound
-from fathom.core.ports.telemetry import TelemetryStore, TraceQuery
+from fathom.core.domain.scores import ScoreDataType
+from fathom.core.ports.telemetry import Condition, TelemetryStore, TraceQuery
 from fathom.core.usecases.traces import DeleteTraces
 from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
 from fathom.entrypoints.http.json import json_response, read_json
 from fathom.entrypoints.http.presenters import (
+    excluded_trace_io,
     iso,
     observation_json,
     page_meta,
@@ -24,6 +27,7 @@ from fathom.entrypoints.http.presenters import (
     trace_json,
     trace_latency,
 )
+from fathom.entrypoints.http.routes.observations import matched_models
 
 routes = web.RouteTableDef()
 
@@ -39,39 +43,84 @@ ORDER_FIELDS = {
     "bookmarked",
     "sessionId",
 }
-TRACE_NOT_FOUND = "Trace not found within authorized project"
+# Excluded `metrics` read -1, so SDK clients that expect the numbers still parse the item.
+EXCLUDED_METRIC = -1
+# A `filter` condition on one of these columns replaces the query parameter that filters it.
+FILTERED_BY_PARAMETER = {
+    "userId": "user_id",
+    "name": "name",
+    "sessionId": "session_id",
+    "tags": "tags",
+    "version": "version",
+    "release": "release",
+    "environment": "environments",
+    "timestamp": ("from_timestamp", "to_timestamp"),
+}
+
+
+def trace_not_found(trace_id: str) -> NotFound:
+    return NotFound(f"Trace {trace_id} not found within authorized project")
+
+
+def _groups(request: web.Request) -> set[str]:
+    # Unknown groups are dropped, as upstream's parser does; `core` is always returned.
+    return params.field_groups(request.query, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS, strict=False)
 
 
 @routes.get("/api/public/traces/{trace_id}")
 async def get_trace(request: web.Request) -> web.Response:
     project = await project_id(request)
     trace_id = request.match_info["trace_id"]
+    groups = _groups(request)
     store = use(request, TelemetryStore)
+    with_observations = bool(groups & {"observations", "metrics"})
+    with_scores = "scores" in groups
+
+    async def nothing() -> list[Any]:
+        return []
+
+    # Started together, the reads go to the engine as one query (see the store).
     traces, observations, scores = await asyncio.gather(
         store.get_traces(project, [trace_id]),
-        store.observations_of_trace(project, trace_id),
-        store.scores_of_traces(project, [trace_id]),
+        store.observations_of_trace(project, trace_id) if with_observations else nothing(),
+        store.scores_of_traces(project, [trace_id]) if with_scores else nothing(),
     )
     if not traces:
-        raise NotFound(TRACE_NOT_FOUND)
+        raise trace_not_found(trace_id)
     trace = traces[0]
-    observations.sort(key=lambda o: o.start_time)
-    return json_response(
-        {
-            **trace_json(trace),
-            "htmlPath": trace_html_path(trace),
-            "latency": trace_latency(observations, trace),
-            "totalCost": total_cost(observations),
-            "observations": [observation_json(o) for o in observations],
-            "scores": [score_json(s) for s in scores],
-        }
-    )
+    out: dict[str, Any] = {
+        **trace_core(trace),
+        **(trace_io(trace) if "io" in groups else excluded_trace_io()),
+        "htmlPath": trace_html_path(trace),
+        "latency": EXCLUDED_METRIC,
+        "totalCost": EXCLUDED_METRIC,
+        "observations": [],
+        "scores": [],
+    }
+    if "metrics" in groups:
+        out["latency"] = trace_latency(observations)
+        out["totalCost"] = total_cost(observations)
+    if "observations" in groups:
+        observations.sort(key=lambda o: o.start_time)
+        models = await matched_models(request, observations)
+        out["observations"] = [
+            observation_json(o, models.get(o.internal_model_id or "")) for o in observations
+        ]
+    if with_scores:
+        # The contract's trace scores (`ScoreV1`) have no CORRECTION variant; upstream drops
+        # the scores its v1 schema rejects.
+        out["scores"] = [
+            score_json(s) for s in scores if s.data_type is not ScoreDataType.CORRECTION
+        ]
+    return json_response(out)
 
 
 def _order(raw: str | None) -> tuple[str, bool]:
     if not raw:
         return "timestamp", True
     field, _, direction = raw.partition(".")
+    # Upstream upper-cases the direction, so `timestamp.DESC` is accepted too.
+    direction = direction.lower()
     if field not in ORDER_FIELDS or direction not in ("asc", "desc"):
         raise InvalidInput(
             f"Invalid request data: orderBy must be [field].[asc|desc] with field one of "
@@ -80,18 +129,27 @@ def _order(raw: str | None) -> tuple[str, bool]:
     return field, direction == "desc"
 
 
+def _without_overridden(query: TraceQuery, conditions: list[Condition]) -> None:
+    """`filter` takes precedence over the query parameters that filter the same column."""
+    for condition in conditions:
+        attributes = FILTERED_BY_PARAMETER.get(condition.column, ())
+        for attribute in (attributes,) if isinstance(attributes, str) else attributes:
+            setattr(query, attribute, [] if attribute in ("tags", "environments") else None)
+
+
 @routes.get("/api/public/traces")
 async def list_traces(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
     order_by, desc = _order(params.string(q, "orderBy"))
+    conditions = params.filter_state(q)
     query = TraceQuery(
         page=params.integer(q, "page", 1),
         limit=params.integer(q, "limit", 50, maximum=1000),
         user_id=params.string(q, "userId"),
         name=params.string(q, "name"),
         session_id=params.string(q, "sessionId"),
-        tags=params.strings(q, "tags"),
+        tags=params.repeated(q, "tags"),
         version=params.string(q, "version"),
         release=params.string(q, "release"),
         environments=params.strings(q, "environment"),
@@ -99,22 +157,23 @@ async def list_traces(request: web.Request) -> web.Response:
         to_timestamp=params.timestamp(q, "toTimestamp"),
         order_by=order_by,
         order_desc=desc,
+        filters=conditions,
     )
-    groups = params.field_groups(q, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
+    _without_overridden(query, conditions)
+    groups = _groups(request)
     page = await use(request, TelemetryStore).list_traces(project, query)
     data = []
     for summary in page.items:
         item = trace_core(summary.trace)
         item["htmlPath"] = trace_html_path(summary.trace)
-        if "io" in groups:
-            item.update(trace_io(summary.trace))
-        if "observations" in groups:
-            item["observations"] = summary.observation_ids
-        if "scores" in groups:
-            item["scores"] = summary.score_ids
+        item.update(trace_io(summary.trace) if "io" in groups else excluded_trace_io())
+        item["observations"] = summary.observation_ids if "observations" in groups else []
+        item["scores"] = summary.score_ids if "scores" in groups else []
         if "metrics" in groups:
             item["latency"] = summary.latency_seconds or 0.0
             item["totalCost"] = summary.total_cost or 0.0
+        else:
+            item["latency"] = item["totalCost"] = EXCLUDED_METRIC
         data.append(item)
     return json_response({"data": data, "meta": page_meta(query.page, query.limit, page.total)})
 
@@ -173,7 +232,7 @@ async def get_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     traces = await use(request, TelemetryStore).get_session(project, session_id)
     if not traces:
-        raise NotFound("Session not found")
+        raise NotFound("Session not found within authorized project")
     traces.sort(key=lambda t: t.timestamp)
     return json_response(
         {
