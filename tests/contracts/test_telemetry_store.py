@@ -961,12 +961,12 @@ async def test_insert_conversions_round_trip(
 
 
 def test_query_settings_unknown_to_the_engine_are_dropped() -> None:
-    from fathom.adapters.storage.clickhouse.store import _Engine
+    from fathom.adapters.storage.clickhouse.engine import Engine
 
     class FakeClient:
         server_settings = {"max_threads": object()}
 
-    engine = _Engine("fake", lambda: FakeClient())  # type: ignore[arg-type, return-value]
+    engine = Engine("fake", lambda: FakeClient())  # type: ignore[arg-type, return-value]
     wanted = {"max_threads": 1, "setting_of_a_newer_release": 0}
     client = FakeClient()
     assert engine.settings(client, wanted) == {"max_threads": 1}  # type: ignore[arg-type]

@@ -12,13 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from fathom.adapters.storage.clickhouse.store import (
-    _OBSERVATION_KEY,
+from fathom.adapters.storage.clickhouse.rows import (
     OBSERVATION_COLUMNS,
     SCORE_COLUMNS,
     TRACE_COLUMNS,
-    ClickHouseTelemetryStore,
 )
+from fathom.adapters.storage.clickhouse.store import _OBSERVATION_KEY, ClickHouseTelemetryStore
 from fathom.core.domain.scores import Score, ScoreDataType
 from fathom.core.domain.tracing import Observation, ObservationType, Trace
 
