@@ -201,10 +201,10 @@ def trace_payload(items: list[Trace], version: datetime) -> tuple[list[str], byt
 
 def observation_payload(items: list[Observation], version: datetime) -> tuple[list[str], bytes]:
     n = len(items)
-    provided_usage, usage = _usage_values(
+    provided_usage, final_usage = _usage_values(
         [o.provided_usage_details for o in items], [o.usage_details for o in items]
     )
-    provided_costs, costs = _cost_values(
+    provided_costs, final_costs = _cost_values(
         [o.provided_cost_details for o in items], [o.cost_details for o in items]
     )
     return _payload(
@@ -229,9 +229,9 @@ def observation_payload(items: list[Observation], version: datetime) -> tuple[li
             ("internal_model_id", [o.internal_model_id for o in items], None),
             ("model_parameters", _raw_json([o.model_parameters for o in items]), None),
             ("provided_usage_details", provided_usage, {}),
-            ("usage_details", usage, {}),
+            ("usage_details", final_usage, {}),
             ("provided_cost_details", provided_costs, {}),
-            ("cost_details", costs, {}),
+            ("cost_details", final_costs, {}),
             ("total_cost", _total_cost_values([o.total_cost for o in items]), None),
             ("usage_pricing_tier_name", [o.usage_pricing_tier_name for o in items], None),
             ("prompt_id", [o.prompt_id for o in items], None),

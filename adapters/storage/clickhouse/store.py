@@ -13,9 +13,9 @@ path while one is open raises `ConfigurationError`.
 
 Storage rules (see `schema.py`):
 - Writes are batched inserts, one per call, with `event_ts` = now (strictly increasing within
-  the process) as the ReplacingMergeTree version. On chDB a batch is one JSONCompactColumns
-  document built by orjson, its rows sharing one version after a later duplicate of an id
-  replaced the earlier one (see `inserts.py`). Over HTTP, and for values that document
+  the process) as the ReplacingMergeTree version. A batch is one JSONCompactColumns document
+  built by orjson (on chDB and over HTTP alike), its rows sharing one version after a later
+  duplicate of an id replaced the earlier one (see `inserts.py`). For values that document
   cannot carry exactly, the batch goes through clickhouse-connect's Native writer with
   per-row versions, built column by column; LowCardinality columns travel as String and
   Decimal ones as Float64, converted by the engine.
