@@ -38,6 +38,7 @@ from fathom.core.domain.datasets import (
 )
 from fathom.core.domain.errors import Conflict, InvalidInput, NotFound
 from fathom.core.domain.ingestion import UNSET
+from fathom.core.domain.media import DatasetItemMediaLink, MediaLinkOrigin, find_media_references
 from fathom.core.domain.scores import Score
 from fathom.core.domain.tracing import DEFAULT_ENVIRONMENT, Level, Observation
 from fathom.core.ports.datasets import ExperimentQuery, ItemQuery
@@ -297,8 +298,39 @@ class UpsertDatasetItem:
             if problem is not None:
                 raise InvalidInput(f"Dataset item validation failed: {problem}")
             await uow.datasets.add_item_version(item)
+            await _link_referenced_media(uow, item)
             await uow.commit()
         return NamedItem(item, dataset.name)
+
+
+async def _link_referenced_media(uow: UnitOfWork, item: DatasetItem) -> None:
+    """Links the item to the project's media its content references (an item copied from a
+    trace carries the trace's media tokens), so that deleting that trace does not delete
+    media the item still shows. References to media the project does not hold are left."""
+    wanted = {
+        (field, reference.media_id)
+        for field, value in (
+            ("input", item.input),
+            ("expectedOutput", item.expected_output),
+            ("metadata", item.metadata),
+        )
+        for reference in find_media_references(value)
+    }
+    links = [
+        DatasetItemMediaLink(
+            project_id=item.project_id,
+            media_id=media_id,
+            dataset_id=item.dataset_id,
+            dataset_item_id=item.id,
+            field=field,
+            origin=MediaLinkOrigin.INGESTION_MEDIA_EXTRACTION,
+            created_at=item.valid_from,
+        )
+        for field, media_id in sorted(wanted)
+        if await uow.media.get(item.project_id, media_id) is not None
+    ]
+    if links:
+        await uow.media.add_links(links)
 
 
 class ListDatasetItems:

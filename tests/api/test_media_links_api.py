@@ -91,3 +91,43 @@ async def test_deleting_traces_deletes_their_media_links(client: TestClient) -> 
         assert await uow.media.links_of_traces(PROJECT_ID, [first, second]) == []
     assert (await client.get(f"/api/public/media/{shared_id}", headers=basic_auth())).status == 404
     assert not list(blobs.rglob("*.txt"))
+
+
+async def test_media_a_dataset_item_references_outlive_the_trace(client: TestClient) -> None:
+    """An item copied from a trace carries its media tokens: the item links to that media, so
+    deleting the trace leaves it."""
+    trace_id = uuid.uuid4().hex
+    await post_batch(client, [event("trace-create", {"id": trace_id, "name": "with media"})])
+    await wait_for(client, f"/api/public/traces/{trace_id}", lambda t: True)
+    media_id = await upload(client, b"a chart the item keeps", traceId=trace_id)
+    token = f"@@@langfuseMedia:type=text/plain|id={media_id}|source=bytes@@@"
+    unknown = "@@@langfuseMedia:type=text/plain|id=not-in-this-project|source=bytes@@@"
+
+    created = await client.post(
+        "/api/public/v2/datasets", json={"name": f"kept-{trace_id}"}, headers=basic_auth()
+    )
+    assert created.status == 200, await created.text()
+    item = await client.post(
+        "/api/public/dataset-items",
+        json={
+            "datasetName": f"kept-{trace_id}",
+            "input": {"question": "what is shown?", "chart": token},
+            "metadata": {"also": [unknown]},
+            "sourceTraceId": trace_id,
+        },
+        headers=basic_auth(),
+    )
+    assert item.status == 200, await item.text()
+    item_id = (await item.json())["id"]
+
+    records = client.app[RUNTIME].resolve(RecordStore)
+    async with records.unit_of_work() as uow:
+        links = await uow.media.links_of_dataset_items(PROJECT_ID, [item_id])
+    assert [(link.media_id, link.field, link.origin) for link in links] == [
+        (media_id, "input", MediaLinkOrigin.INGESTION_MEDIA_EXTRACTION)
+    ]
+
+    assert (
+        await client.delete(f"/api/public/traces/{trace_id}", headers=basic_auth())
+    ).status == 200
+    assert (await client.get(f"/api/public/media/{media_id}", headers=basic_auth())).status == 200
