@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -244,3 +244,14 @@ def filter_state(query: MultiMapping[str], name: str = "filter") -> list[Conditi
             )
         )
     return conditions
+
+
+def drop_overridden(
+    query: Any, conditions: Iterable[Condition], parameters: Mapping[str, tuple[str, ...]]
+) -> None:
+    """`filter` takes precedence over the query parameters that filter the same column: the
+    `query` attributes those parameters set (`parameters`: filter column -> attributes) go
+    back to their empty value (None, or an empty list)."""
+    for condition in conditions:
+        for attribute in parameters.get(condition.column, ()):
+            setattr(query, attribute, [] if isinstance(getattr(query, attribute), list) else None)

@@ -8,9 +8,10 @@ media record (foreign key, on delete cascade).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import dataclasses
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -123,6 +124,11 @@ dataset_item_media = Table(
 )
 
 _LINK_TABLES = (trace_media, observation_media, dataset_item_media)
+_LINK_TABLE_OF: dict[type[Any], Table] = {
+    TraceMediaLink: trace_media,
+    ObservationMediaLink: observation_media,
+    DatasetItemMediaLink: dataset_item_media,
+}
 
 # Ids per statement: far below SQLite's and asyncpg's 32,767 bound parameters.
 _CHUNK = 1000
@@ -149,61 +155,17 @@ def _media(row: RowMapping) -> Media:
 
 
 def _link_row(link: MediaLink) -> tuple[Table, dict[str, Any]]:
-    row: dict[str, Any] = {
-        "project_id": link.project_id,
-        "media_id": link.media_id,
-        "field": link.field,
-        "origin": link.origin.value,
-        "created_at": link.created_at,
-    }
-    if isinstance(link, ObservationMediaLink):
-        return observation_media, {
-            **row,
-            "trace_id": link.trace_id,
-            "observation_id": link.observation_id,
-        }
-    if isinstance(link, TraceMediaLink):
-        return trace_media, {**row, "trace_id": link.trace_id}
-    return dataset_item_media, {
-        **row,
-        "dataset_id": link.dataset_id,
-        "dataset_item_id": link.dataset_item_id,
-    }
+    """The table of a link and its row (the link's fields are the table's columns)."""
+    return _LINK_TABLE_OF[type(link)], {**dataclasses.asdict(link), "origin": link.origin.value}
 
 
-def _trace_link(row: RowMapping) -> TraceMediaLink:
-    return TraceMediaLink(
-        project_id=row["project_id"],
-        media_id=row["media_id"],
-        trace_id=row["trace_id"],
-        field=row["field"],
-        origin=MediaLinkOrigin(row["origin"]),
-        created_at=row["created_at"],
-    )
+L = TypeVar("L", TraceMediaLink, ObservationMediaLink, DatasetItemMediaLink)
 
 
-def _observation_link(row: RowMapping) -> ObservationMediaLink:
-    return ObservationMediaLink(
-        project_id=row["project_id"],
-        media_id=row["media_id"],
-        trace_id=row["trace_id"],
-        observation_id=row["observation_id"],
-        field=row["field"],
-        origin=MediaLinkOrigin(row["origin"]),
-        created_at=row["created_at"],
-    )
-
-
-def _dataset_item_link(row: RowMapping) -> DatasetItemMediaLink:
-    return DatasetItemMediaLink(
-        project_id=row["project_id"],
-        media_id=row["media_id"],
-        dataset_id=row["dataset_id"],
-        dataset_item_id=row["dataset_item_id"],
-        field=row["field"],
-        origin=MediaLinkOrigin(row["origin"]),
-        created_at=row["created_at"],
-    )
+def _link(kind: type[L], row: RowMapping) -> L:
+    """A stored link of one table as its domain object (the columns are its fields)."""
+    values = {f.name: row[f.name] for f in dataclasses.fields(kind)}
+    return kind(**{**values, "origin": MediaLinkOrigin(row["origin"])})
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
@@ -295,32 +257,23 @@ class SqlMediaRepository(SqlRepository):
         for link in links:
             table, row = _link_row(link)
             rows.setdefault(table, []).append(row)
-        dialect = self._dialect
         for table, values in rows.items():
-            if dialect == "postgresql":
-                statement: Any = postgresql.insert(table).on_conflict_do_nothing()
-            elif dialect == "sqlite":
-                statement = sqlite.insert(table).on_conflict_do_nothing()
-            else:
-                for row in values:
-                    await self._insert_ignore(table, row)
-                continue
-            await self._uow.connection.execute(statement, values)
+            await self._insert_ignore_many(table, values)
 
     async def links_of_traces(
         self, project_id: str, trace_ids: Sequence[str]
     ) -> list[TraceMediaLink | ObservationMediaLink]:
-        readers: list[tuple[Table, Callable[[RowMapping], TraceMediaLink | ObservationMediaLink]]]
-        readers = [(trace_media, _trace_link), (observation_media, _observation_link)]
+        readers: list[tuple[Table, type[TraceMediaLink | ObservationMediaLink]]]
+        readers = [(trace_media, TraceMediaLink), (observation_media, ObservationMediaLink)]
         found: list[TraceMediaLink | ObservationMediaLink] = []
         for chunk in _chunks(trace_ids):
-            for table, to_link in readers:
+            for table, kind in readers:
                 rows = await self._all(
                     select(table)
                     .where(table.c.project_id == project_id, table.c.trace_id.in_(chunk))
                     .order_by(*table.primary_key.columns)
                 )
-                found.extend(to_link(row) for row in rows)
+                found.extend(_link(kind, row) for row in rows)
         return found
 
     async def links_of_dataset_items(
@@ -334,7 +287,7 @@ class SqlMediaRepository(SqlRepository):
                 .where(table.c.project_id == project_id, table.c.dataset_item_id.in_(chunk))
                 .order_by(*table.primary_key.columns)
             )
-            found.extend(_dataset_item_link(row) for row in rows)
+            found.extend(_link(DatasetItemMediaLink, row) for row in rows)
         return found
 
     async def delete_links_of_traces(self, project_id: str, trace_ids: Sequence[str]) -> set[str]:

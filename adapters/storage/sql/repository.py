@@ -101,6 +101,20 @@ class SqlRepository:
         result = await self._uow.connection.execute(statement)
         return bool(result.rowcount)
 
+    async def _insert_ignore_many(self, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """`_insert_ignore` for many rows of one table, in one statement where the engine
+        has ON CONFLICT DO NOTHING."""
+        dialect = self._dialect
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(table).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(table).on_conflict_do_nothing()
+        else:
+            for row in rows:
+                await self._insert_ignore(table, row)
+            return
+        await self._uow.connection.execute(statement, list(rows))
+
     async def _lock(self, *key: str) -> None:
         """Hold a lock on `key` until the unit of work ends (PostgreSQL only).
 

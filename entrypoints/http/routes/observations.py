@@ -11,7 +11,7 @@ from multidict import MultiMapping
 from fathom.core.domain.errors import InvalidInput, NotFound
 from fathom.core.domain.pricing import Model
 from fathom.core.domain.tracing import Level, Observation, ObservationType
-from fathom.core.ports.telemetry import Condition, ObservationQuery, TelemetryStore
+from fathom.core.ports.telemetry import ObservationQuery, TelemetryStore
 from fathom.core.usecases.models import ModelCatalog
 from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
@@ -95,15 +95,8 @@ def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
         to_start_time=params.timestamp(q, f"to{start_prefix}"),
         filters=conditions,
     )
-    _without_overridden(query, conditions)
+    params.drop_overridden(query, conditions, FILTERED_BY_PARAMETER)
     return query
-
-
-def _without_overridden(query: ObservationQuery, conditions: list[Condition]) -> None:
-    """`filter` takes precedence over the query parameters that filter the same column."""
-    for condition in conditions:
-        for attribute in FILTERED_BY_PARAMETER.get(condition.column, ()):
-            setattr(query, attribute, [] if attribute == "environments" else None)
 
 
 @routes.get("/api/public/observations/{observation_id}")

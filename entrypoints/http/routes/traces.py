@@ -9,7 +9,7 @@ from aiohttp import web
 
 from fathom.core.domain.errors import InvalidInput, NotFound
 from fathom.core.domain.scores import ScoreDataType
-from fathom.core.ports.telemetry import Condition, TelemetryStore, TraceQuery
+from fathom.core.ports.telemetry import TelemetryStore, TraceQuery
 from fathom.core.usecases.traces import DeleteTraces
 from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
@@ -46,14 +46,14 @@ ORDER_FIELDS = {
 # Excluded `metrics` read -1, so SDK clients that expect the numbers still parse the item.
 EXCLUDED_METRIC = -1
 # A `filter` condition on one of these columns replaces the query parameter that filters it.
-FILTERED_BY_PARAMETER = {
-    "userId": "user_id",
-    "name": "name",
-    "sessionId": "session_id",
-    "tags": "tags",
-    "version": "version",
-    "release": "release",
-    "environment": "environments",
+FILTERED_BY_PARAMETER: dict[str, tuple[str, ...]] = {
+    "userId": ("user_id",),
+    "name": ("name",),
+    "sessionId": ("session_id",),
+    "tags": ("tags",),
+    "version": ("version",),
+    "release": ("release",),
+    "environment": ("environments",),
     "timestamp": ("from_timestamp", "to_timestamp"),
 }
 
@@ -129,14 +129,6 @@ def _order(raw: str | None) -> tuple[str, bool]:
     return field, direction == "desc"
 
 
-def _without_overridden(query: TraceQuery, conditions: list[Condition]) -> None:
-    """`filter` takes precedence over the query parameters that filter the same column."""
-    for condition in conditions:
-        attributes = FILTERED_BY_PARAMETER.get(condition.column, ())
-        for attribute in (attributes,) if isinstance(attributes, str) else attributes:
-            setattr(query, attribute, [] if attribute in ("tags", "environments") else None)
-
-
 @routes.get("/api/public/traces")
 async def list_traces(request: web.Request) -> web.Response:
     project = await project_id(request)
@@ -159,7 +151,7 @@ async def list_traces(request: web.Request) -> web.Response:
         order_desc=desc,
         filters=conditions,
     )
-    _without_overridden(query, conditions)
+    params.drop_overridden(query, conditions, FILTERED_BY_PARAMETER)
     groups = _groups(request)
     page = await use(request, TelemetryStore).list_traces(project, query)
     data = []
