@@ -394,6 +394,8 @@ class ModelCatalog:
         self._expires_at: datetime | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
+        self._indexed: Sequence[Model] | None = None
+        self._index: dict[str, Model] = {}
 
     @property
     def builtin(self) -> tuple[Model, ...]:
@@ -440,6 +442,15 @@ class ModelCatalog:
             if generation == self._generation:
                 self._expires_at = self._clock.now() + self._ttl
             return self._current
+
+    async def by_id(self) -> Mapping[str, Model]:
+        """The current models by id (for price fields of reads); rebuilt only when the list
+        changed."""
+        models = await self.models()
+        if models is not self._indexed:
+            self._index = {model.id: model for model in models}
+            self._indexed = models
+        return self._index
 
 
 # --- use cases ---------------------------------------------------------------------------------

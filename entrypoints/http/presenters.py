@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -377,18 +377,3 @@ def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
         "totalItems": total,
         "totalPages": (total + limit - 1) // limit if limit else 0,
     }
-
-
-class ModelIndex:
-    """Models by id for the price fields, rebuilt only when the catalog's list changes (the
-    catalog hands back the same list object for as long as no model was added or deleted)."""
-
-    def __init__(self) -> None:
-        self._source: Sequence[Model] | None = None
-        self._by_id: dict[str, Model] = {}
-
-    def __call__(self, models: Sequence[Model]) -> Mapping[str, Model]:
-        if models is not self._source:
-            self._by_id = {model.id: model for model in models}
-            self._source = models
-        return self._by_id

@@ -518,3 +518,12 @@ async def test_pricing_runs_off_the_event_loop() -> None:
     await PriceObservations(StaticModels(load_default_models()), Counter())(P1, [unpriced])
     assert threads and threading.get_ident() not in threads
     assert unpriced.usage_details["input"] == 3 and unpriced.total_cost
+
+
+async def test_catalog_by_id_follows_the_list(world: World) -> None:
+    index = await world.catalog.by_id()
+    assert set(index) == {model.id for model in world.builtin}
+    assert await world.catalog.by_id() is index  # the list did not change: no rebuild
+    own = await world.create(P1, flat())
+    rebuilt = await world.catalog.by_id()
+    assert rebuilt is not index and rebuilt[own.id] == own

@@ -17,7 +17,6 @@ from fathom.entrypoints.http import params
 from fathom.entrypoints.http.context import project_id, use
 from fathom.entrypoints.http.json import json_response
 from fathom.entrypoints.http.presenters import (
-    ModelIndex,
     observation_json,
     observation_v2_json,
     page_meta,
@@ -25,7 +24,6 @@ from fathom.entrypoints.http.presenters import (
 
 routes = web.RouteTableDef()
 
-_MODELS = ModelIndex()
 # A `filter` condition on one of these columns replaces the query parameter that filters it.
 FILTERED_BY_PARAMETER: dict[str, tuple[str, ...]] = {
     "traceId": ("trace_id",),
@@ -49,7 +47,7 @@ async def matched_models(
     lookup: the catalog is cached; nothing is read when no observation matched a model)."""
     if not any(o.internal_model_id for o in observations):
         return {}
-    return _MODELS(await use(request, ModelCatalog).models())
+    return await use(request, ModelCatalog).by_id()
 
 
 V2_FIELD_GROUPS = {
