@@ -686,14 +686,21 @@ def _to_string(value: Any) -> str:
     return value if type(value) is str else _compact_dumps(value)
 
 
-def _decode_object(value: Any) -> dict[str, Any] | None:
-    """A JSON object attribute (string or kvlist) → dict; anything else → None."""
+def _decoded_as(value: Any, kind: type) -> Any:
+    """A `kind` (dict or list) attribute, given as JSON text or as the value itself; None
+    when it is anything else or not JSON."""
     if type(value) is str:
         try:
             value = _json_loads(value)
         except ValueError:
             return None
-    return value if type(value) is dict else None
+    return value if type(value) is kind else None
+
+
+def _decode_object(value: Any) -> dict[str, Any] | None:
+    """A JSON object attribute (string or kvlist) → dict; anything else → None."""
+    decoded: dict[str, Any] | None = _decoded_as(value, dict)
+    return decoded
 
 
 def _metadata_decoder(json_encoded_values: bool) -> Callable[[Any], Any]:
@@ -1025,12 +1032,8 @@ _VERCEL_OUTPUT_KEYS: Final = (
 
 def _logfire_events_io(value: Any) -> tuple[Any, Any] | None:
     """Logfire's `events` attribute: one JSON array of GenAI events, the choice is the output."""
-    if type(value) is str:
-        try:
-            value = _json_loads(value)
-        except ValueError:
-            return None
-    if type(value) is not list:
+    value = _decoded_as(value, list)
+    if value is None:
         return None
     choice: Any = None
     inputs: list[Any] = []
