@@ -9,8 +9,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from fathom.core.domain.errors import Unavailable
 from fathom.core.ports.queue import Job, JobQueue
-from fathom.core.usecases.ingestion import INGESTION_JOB, ProcessIngestionJobs, fills_a_chunk
+from fathom.core.usecases.ingestion import (
+    INGESTION_JOB,
+    ProcessIngestionJobs,
+    backlog_fills_a_chunk,
+    fills_a_chunk,
+)
 from fathom.entrypoints.bootstrap import Runtime
 
 log = logging.getLogger("fathom.worker")
@@ -53,9 +59,10 @@ class Worker:
     After a batch smaller than a chunk (`fills_a_chunk`) it waits `worker_gather_ms` before
     returning it, and so before taking the next: under a steady load the next batch is then
     several times larger, which costs the engine far less per span (fewer inserts, fewer
-    parts to merge) for that much more lag. The wait comes before the acknowledgement, so a
-    crash during it redelivers jobs that are already written; writing them again changes
-    nothing.
+    parts to merge) for that much more lag. It does not wait when the jobs already waiting
+    hold a chunk (`backlog_fills_a_chunk`), as after the first batch of a burst. The wait
+    comes before the acknowledgement, so a crash during it redelivers jobs that are already
+    written; writing them again changes nothing.
     """
 
     def __init__(self, runtime: Runtime, *, batch_size: int = 200) -> None:
@@ -63,6 +70,7 @@ class Worker:
         self._batch_size = batch_size
         self._handlers = job_handlers(runtime)
         self._gather_seconds = runtime.settings.worker_gather_ms / 1000
+        self._queue: JobQueue = runtime.resolve(JobQueue)
         self._task: asyncio.Task[None] | None = None
 
     async def _dispatch(self, jobs: list[Job]) -> None:
@@ -76,8 +84,18 @@ class Worker:
                 raise LookupError(f"no handler for job kind {kind!r}")
             with collector_paused():
                 await handler(batch)
-        if self._gather_seconds and not fills_a_chunk(jobs):
+        if self._gather_seconds and not fills_a_chunk(jobs) and not await self._backlog_fills_a_chunk(
+            jobs
+        ):
             await asyncio.sleep(self._gather_seconds)
+
+    async def _backlog_fills_a_chunk(self, done: list[Job]) -> bool:
+        try:
+            # Counts the jobs in hand too: they are not acknowledged yet.
+            waiting = await self._queue.pending() - len(done)
+        except Unavailable:
+            return False
+        return backlog_fills_a_chunk(done, waiting)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="fathom-worker")
@@ -87,8 +105,7 @@ class Worker:
             await self._runtime.resolve(ProcessIngestionJobs).prepare()
         except Exception:  # e.g. the record store is not up yet: the first batch retries it
             log.warning("warming up the ingestion worker failed", exc_info=True)
-        queue = self._runtime.resolve(JobQueue)
-        await queue.consume(self._dispatch, batch_size=self._batch_size)
+        await self._queue.consume(self._dispatch, batch_size=self._batch_size)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -592,6 +592,13 @@ def fills_a_chunk(jobs: list[Job]) -> bool:
     return sum(map(_job_bytes, jobs)) >= CHUNK_BYTES
 
 
+def backlog_fills_a_chunk(done: list[Job], waiting: int) -> bool:
+    """Whether `waiting` more jobs, as large as those `done` on average, hold a chunk: then
+    there is nothing to gather (at the start of a burst, the first batch is small however
+    many jobs arrive while it is processed)."""
+    return waiting > 0 and waiting * sum(map(_job_bytes, done)) >= CHUNK_BYTES * len(done)
+
+
 def job_chunks(jobs: list[Job], limit: int = CHUNK_BYTES) -> list[list[Job]]:
     """`jobs` in order, cut into runs of at most `limit` stored bytes (at least one job each)."""
     chunks: list[list[Job]] = [[]]

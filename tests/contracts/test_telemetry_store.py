@@ -149,6 +149,19 @@ async def test_newest_upsert_wins(telemetry_store: ClickHouseTelemetryStore, pro
     assert [t.name for t in await telemetry_store.get_traces(project, ["dup"])] == ["n9"]
 
 
+async def test_bulk_lookups_by_id_with_and_without_characters_to_escape(
+    telemetry_store: ClickHouseTelemetryStore, project: str
+) -> None:
+    # Over a hundred ids go as one bound array (the ingestion merge's lookup); the ids that
+    # need escaping make the driver write that array itself.
+    plain = [f"{i:032x}" for i in range(150)]
+    odd = ["it's", "back\\slash", "tab\tid", "new\nline", "`tick`", 'dq"id', "ünï"]
+    await telemetry_store.upsert_traces([trace(project, i) for i in plain + odd])
+    assert {t.id for t in await telemetry_store.get_traces(project, plain)} == set(plain)
+    both = plain + odd + ["missing'one"]
+    assert {t.id for t in await telemetry_store.get_traces(project, both)} == set(plain + odd)
+
+
 async def test_datetimes_are_aware_utc_and_exact(
     telemetry_store: ClickHouseTelemetryStore, project: str
 ) -> None:

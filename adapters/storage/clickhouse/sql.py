@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from clickhouse_connect.driver.binding import must_escape
 
 from fathom.adapters.storage.clickhouse.rows import micros, utc
 from fathom.core.domain.errors import InvalidInput
@@ -36,13 +39,35 @@ class Params:
         return self.add(value, "String")
 
     def texts(self, values: Iterable[str]) -> str:
-        return self.add(list(values), "Array(String)")
+        return self.add(StringArray.of(list(values)), "Array(String)")
 
     def dt(self, value: datetime) -> str:
         return f"fromUnixTimestamp64Micro({self.add(micros(value), 'Int64')}, 'UTC')"
 
 
 PID = "{pid:String}"
+
+
+class StringArray:
+    """A bound Array(String) whose literal is written in one join when no element needs
+    escaping (ids, names): the driver escapes every element character by character, ~3 µs
+    per id, which a merge's lookup of thousands of trace ids paid on every chunk. The driver
+    formats a value of a type it does not know by `str()`."""
+
+    __slots__ = ("literal",)
+    _NEEDS_ESCAPE = re.compile("|".join(map(re.escape, must_escape)))
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+    @classmethod
+    def of(cls, values: list[str]) -> StringArray | list[str]:
+        if not all(type(v) is str for v in values) or cls._NEEDS_ESCAPE.search("".join(values)):
+            return values  # the driver's own escaping
+        return cls("['" + "', '".join(values) + "']" if values else "[]")
+
+    def __str__(self) -> str:
+        return self.literal
 
 # Rows of one id share a day (in the sort key) and so a month (the partition): FINAL can skip
 # merging across partitions, and single-part partitions need no merge at all.
