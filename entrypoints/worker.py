@@ -84,9 +84,9 @@ class Worker:
                 raise LookupError(f"no handler for job kind {kind!r}")
             with collector_paused():
                 await handler(batch)
-        if self._gather_seconds and not fills_a_chunk(jobs) and not await self._backlog_fills_a_chunk(
-            jobs
-        ):
+        if not self._gather_seconds or fills_a_chunk(jobs):
+            return
+        if not await self._backlog_fills_a_chunk(jobs):
             await asyncio.sleep(self._gather_seconds)
 
     async def _backlog_fills_a_chunk(self, done: list[Job]) -> bool:

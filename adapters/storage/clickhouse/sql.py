@@ -69,6 +69,7 @@ class StringArray:
     def __str__(self) -> str:
         return self.literal
 
+
 # Rows of one id share a day (in the sort key) and so a month (the partition): FINAL can skip
 # merging across partitions, and single-part partitions need no merge at all.
 READ_SETTINGS: dict[str, Any] = {"do_not_merge_across_partitions_select_final": 1}
