@@ -23,13 +23,15 @@ and `body.id` and having an object `body`. A generic callback that walks the JSO
 string leaves (the usual way to write one for Langfuse) works unchanged.
 Headers: `Content-Type: application/json`, `X-Langfuse-Org-Id`, `X-Langfuse-Project-Id`, plus
 each propagated header present on the original request (names matched case-insensitively,
-sent in lower case).
+sent in lower case; a repeated header is sent once, its values joined with ", " as Node does).
 
-Failures. A timeout, a connection error, a 5xx or a 429 is retried up to MAX_RETRIES times
-with Langfuse's backoff (100 ms doubling, at most 1 s). Any other status, a body that is not
-JSON or an answer that breaks the schema fails at once: the callback answered and would
-answer the same again. After a failure the events go on unmasked (fail-open, the default)
-or are dropped (fail-closed); either way a warning is logged and nothing is raised.
+Failures. An attempt fails on a timeout (covering connect, send and reading the answer), a
+connection error, any status outside 2xx (redirects are followed first), a body that does not
+parse as JSON (whatever its Content-Type; an empty 204 counts as not JSON) or an answer that
+breaks the schema. As in Langfuse, every failed attempt is retried, up to MAX_RETRIES times,
+after Langfuse's backoff (100 ms doubling, at most 1 s). When the last attempt fails the
+events go on unmasked (fail-open, the default) or are dropped (fail-closed); either way a
+warning is logged and nothing is raised.
 """
 
 from __future__ import annotations
@@ -73,7 +75,6 @@ _RESERVED_HEADERS = frozenset(
         "x-langfuse-project-id",
     }
 )
-_RETRYABLE_STATUS = frozenset({429})
 _MAX_BACKOFF_SECONDS = 1.0
 # Mirrors the blob codec, so a masked event has the same JSON types as a stored one.
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
@@ -136,10 +137,9 @@ def load_masking_settings() -> MaskingCallbackSettings:
 
 
 class _CallbackFailure(Exception):
-    def __init__(self, reason: str, *, retryable: bool) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retryable = retryable
 
 
 class MaskingCallback:
@@ -194,7 +194,7 @@ class MaskingCallback:
                 try:
                     return await self._attempt(body, request_headers, events)
                 except _CallbackFailure as failure:
-                    if not failure.retryable or attempts > self.max_retries:
+                    if attempts > self.max_retries:
                         raise
                     log.debug(
                         "ingestion masking callback attempt %d failed: %s",
@@ -217,12 +217,12 @@ class MaskingCallback:
     ) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.propagated_headers:
-            # Plain dicts and aiohttp's CIMultiDictProxy alike; a repeated header keeps the
-            # first value, as `request.headers.get` would.
+            # Plain dicts and aiohttp's CIMultiDictProxy alike. Langfuse reads Node's
+            # `req.headers`, which folds a repeated header into one ", "-joined value.
             for name, value in incoming.items():
                 key = name.lower()
-                if key in self.propagated_headers and key not in headers:
-                    headers[key] = value
+                if key in self.propagated_headers:
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
         headers["Content-Type"] = "application/json"
         headers["X-Langfuse-Org-Id"] = organization_id
         headers["X-Langfuse-Project-Id"] = project_id
@@ -249,18 +249,18 @@ class MaskingCallback:
                     raw = await response.read()
         except TimeoutError as exc:
             raise _CallbackFailure(
-                f"no answer within {self.timeout_seconds * 1000:.0f} ms", retryable=True
+                f"no answer within {self.timeout_seconds * 1000:.0f} ms"
             ) from exc
         except aiohttp.ClientError as exc:
-            raise _CallbackFailure(f"request failed: {exc!r}", retryable=True) from exc
+            raise _CallbackFailure(f"request failed: {exc!r}") from exc
         if not 200 <= status < 300:
             excerpt = raw[:200].decode("utf-8", errors="replace")
-            retryable = status >= 500 or status in _RETRYABLE_STATUS
-            raise _CallbackFailure(f"HTTP {status}: {excerpt}", retryable=retryable)
+            raise _CallbackFailure(f"HTTP {status}: {excerpt}")
         try:
+            # Like `response.json()` in Langfuse: the body decides, not the Content-Type.
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise _CallbackFailure(f"answer is not JSON: {exc}", retryable=False) from exc
+            raise _CallbackFailure(f"answer is not JSON: {exc}") from exc
         return _validated(payload, originals)
 
     def _on_failure(
@@ -289,7 +289,7 @@ def _validated(payload: Any, originals: list[dict[str, Any]]) -> list[dict[str, 
     """The masked events, if the answer kept the schema; shallow checks only (hot path)."""
 
     def broken(why: str) -> _CallbackFailure:
-        return _CallbackFailure(f"answer breaks the schema: {why}", retryable=False)
+        return _CallbackFailure(f"answer breaks the schema: {why}")
 
     if type(payload) is not dict or type(payload.get("events")) is not list:
         raise broken('expected an object with an "events" array')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -135,7 +136,31 @@ async def callback() -> AsyncIterator[Callback]:
         await received(request)
         return web.Response(text="<html>masked</html>", content_type="text/html")
 
+    async def flaky_client_error(request: web.Request) -> web.Response:
+        body = await received(request)
+        if state.calls("/flaky-client-error") == 1:
+            return web.json_response({"error": "nope"}, status=400)
+        return web.json_response({"events": redact(body["events"])})
+
+    async def json_as_text(request: web.Request) -> web.Response:
+        body = await received(request)
+        masked = json.dumps({"events": redact(body["events"])})
+        return web.Response(text=masked, content_type="text/plain")
+
+    async def no_content(request: web.Request) -> web.Response:
+        await received(request)
+        return web.Response(status=204)
+
+    async def moved(request: web.Request) -> web.Response:
+        await received(request)
+        # 307 keeps the method and the body, so the callback may live behind a redirect.
+        raise web.HTTPTemporaryRedirect(location="/mask")
+
     app.router.add_post("/mask", mask)
+    app.router.add_post("/flaky-client-error", flaky_client_error)
+    app.router.add_post("/json-as-text", json_as_text)
+    app.router.add_post("/no-content", no_content)
+    app.router.add_post("/moved", moved)
     app.router.add_post("/slow", slow)
     app.router.add_post("/flaky", flaky)
     app.router.add_post("/error", error)
@@ -225,6 +250,16 @@ async def test_propagated_headers_match_plain_dicts_case_insensitively(
     _, headers, _ = callback.requests[0]
     assert headers["x-tenant"] == "acme"
     assert "x-other" not in headers
+
+
+async def test_repeated_propagated_header_is_joined(callback: Callback, make_masker: Any) -> None:
+    masker = make_masker(callback.url("/mask"), propagated_headers=["x-tenant"])
+    incoming = CIMultiDict([("X-Tenant", "acme"), ("x-tenant", "beta")])
+
+    await run_mask(masker, incoming)
+
+    _, headers, _ = callback.requests[0]
+    assert headers.getall("x-tenant") == ["acme, beta"]
 
 
 async def test_session_is_created_lazily_reused_and_closed(
@@ -317,11 +352,55 @@ async def test_retries_stop_after_max_retries(callback: Callback, make_masker: A
     assert callback.calls("/error") == 3
 
 
-async def test_client_error_is_not_retried(callback: Callback, make_masker: Any) -> None:
+async def test_client_error_is_retried_like_any_failure(
+    callback: Callback, make_masker: Any
+) -> None:
+    # Langfuse retries every failed attempt, a 4xx included.
     masker = make_masker(callback.url("/bad-request"), max_retries=3)
 
     assert await run_mask(masker) == make_events()
-    assert callback.calls("/bad-request") == 1
+    assert callback.calls("/bad-request") == 4
+
+
+async def test_client_error_then_success_masks(callback: Callback, make_masker: Any) -> None:
+    masked = await run_mask(make_masker(callback.url("/flaky-client-error"), max_retries=1))
+
+    assert masked[0]["body"]["input"] == REDACTED
+    assert callback.calls("/flaky-client-error") == 2
+
+
+async def test_backoff_starts_at_100_ms_and_doubles(callback: Callback, make_masker: Any) -> None:
+    masker = make_masker(callback.url("/error"), max_retries=2, backoff_base_seconds=0.1)
+
+    started = asyncio.get_running_loop().time()
+    await run_mask(masker)
+    elapsed = asyncio.get_running_loop().time() - started
+
+    # 100 ms before the first retry, 200 ms before the second.
+    assert callback.calls("/error") == 3
+    assert 0.3 <= elapsed < 1.0
+
+
+async def test_json_body_counts_whatever_its_content_type(
+    callback: Callback, make_masker: Any
+) -> None:
+    masked = await run_mask(make_masker(callback.url("/json-as-text")))
+
+    assert masked == redact(make_events())
+
+
+async def test_empty_success_is_a_failure(callback: Callback, make_masker: Any) -> None:
+    closed = make_masker(callback.url("/no-content"), max_retries=0, fail_closed=True)
+
+    assert await run_mask(closed) == []
+
+
+async def test_redirect_is_followed(callback: Callback, make_masker: Any) -> None:
+    masked = await run_mask(make_masker(callback.url("/moved"), max_retries=0))
+
+    assert masked == redact(make_events())
+    assert callback.calls("/mask") == 1
+    assert callback.requests[-1][2] == {"events": make_events()}
 
 
 @pytest.mark.parametrize("path", ["/short", "/no-body", "/changed-id", "/bare-list", "/not-json"])
@@ -336,8 +415,8 @@ async def test_schema_breaking_answers_are_failures(
 
     assert open_result == make_events()
     assert closed_result == []
-    # The callback answered; asking again would get the same wrong answer.
-    assert callback.calls(path) == 2
+    # Retried like any failed attempt: two attempts for each masker.
+    assert callback.calls(path) == 4
     assert "not JSON" in caplog.text or "breaks the schema" in caplog.text
 
 
