@@ -33,7 +33,6 @@ from fathom.core.domain.tracing import (
     Level,
     ObservationType,
     normalize_environment,
-    parse_level,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -447,13 +446,16 @@ def _object(body: dict[str, Any], key: str, issues: list[Issue]) -> dict[str, An
 
 
 _LEVEL_CHOICES: Final = '"DEBUG"|"DEFAULT"|"WARNING"|"ERROR"'
+# Upstream's batch schema is a case-sensitive enum; the OTLP aliases (WARN, INFO, ...) are the
+# span mapping's business, which hands over canonical names.
+_LEVELS_BY_NAME: Final = {level.value: level for level in Level}
 
 
 def _level(body: dict[str, Any], issues: list[Issue]) -> Level | None | Unset:
     value = body.get("level", UNSET)
     if value is UNSET or value is None:
         return value
-    level = parse_level(value) if type(value) is str else None
+    level = _LEVELS_BY_NAME.get(value) if type(value) is str else None
     if level is None:
         issues.append(
             Issue(
@@ -498,6 +500,62 @@ def _model_parameters(
     return value or None
 
 
+_USAGE_UNITS: Final = ("CHARACTERS", "TOKENS", "MILLISECONDS", "SECONDS", "IMAGES", "REQUESTS")
+_USAGE_UNIT_CHOICES: Final = "|".join(f'"{unit}"' for unit in _USAGE_UNITS)
+_INTEGER, _NUMBER, _UNIT = 0, 1, 2
+# Upstream's legacy usage object (both its shapes); other keys are dropped, not refused.
+_USAGE_FIELDS: Final = {
+    "input": _INTEGER,
+    "output": _INTEGER,
+    "total": _INTEGER,
+    "promptTokens": _INTEGER,
+    "completionTokens": _INTEGER,
+    "totalTokens": _INTEGER,
+    "inputCost": _NUMBER,
+    "outputCost": _NUMBER,
+    "totalCost": _NUMBER,
+    "unit": _UNIT,
+}
+
+
+def _usage(body: dict[str, Any], issues: list[Issue]) -> dict[str, Any] | None:
+    """The legacy `usage` object, typed like upstream's schema (unlike usageDetails and
+    costDetails, whose bad entries the usage rules drop later)."""
+    value = body.get("usage")
+    if value is None:
+        return None
+    if type(value) is not dict:
+        issues.append(_type_issue(("body", "usage"), "object", value))
+        return None
+    for key, item in value.items():
+        kind = _USAGE_FIELDS.get(key)
+        if kind is None or item is None:
+            continue
+        item_type = type(item)
+        if kind == _UNIT:
+            if item_type is not str or item not in _USAGE_UNITS:
+                issues.append(
+                    Issue(
+                        ("body", "usage", key),
+                        f"Invalid option: expected one of {_USAGE_UNIT_CHOICES}",
+                        "invalid_value",
+                    )
+                )
+        elif item_type is int or (item_type is float and (kind == _NUMBER or item.is_integer())):
+            continue
+        elif item_type is float:
+            issues.append(
+                Issue(
+                    ("body", "usage", key),
+                    "Invalid input: expected int, received number",
+                    "invalid_type",
+                )
+            )
+        else:
+            issues.append(_type_issue(("body", "usage", key), "number", item))
+    return value
+
+
 def _prompt_version(body: dict[str, Any], issues: list[Issue]) -> int | None:
     value = body.get("promptVersion")
     if value is None:
@@ -539,7 +597,14 @@ def _parse_trace(
     _string(body, "externalId", issues)
     tags = body.get("tags")
     if tags is not None and (type(tags) is not list or not all(type(t) is str for t in tags)):
-        issues.append(_type_issue(("body", "tags"), "array of strings", tags))
+        if type(tags) is not list:
+            issues.append(_type_issue(("body", "tags"), "array", tags))
+        else:
+            issues.extend(
+                _type_issue(("body", "tags", index), "string", tag)
+                for index, tag in enumerate(tags)
+                if type(tag) is not str
+            )
         tags = None
     public = body.get("public")
     if public is not None and type(public) is not bool:
@@ -602,7 +667,11 @@ _OBSERVATION_SPECS: Final[dict[str, _ObservationSpec]] = {
     EventType.OBSERVATION_UPDATE: _ObservationSpec(None, True, True, True, True),
 }
 
-_OBSERVATION_TYPES_BY_NAME: Final = {t.value: t for t in ObservationType}
+# SDK v1's observation events only know the three original types.
+_LEGACY_OBSERVATION_TYPES: Final = {
+    t.value: t for t in (ObservationType.GENERATION, ObservationType.SPAN, ObservationType.EVENT)
+}
+_LEGACY_TYPE_CHOICES: Final = "|".join(f'"{name}"' for name in _LEGACY_OBSERVATION_TYPES)
 
 
 def _parse_observation(
@@ -617,13 +686,12 @@ def _parse_observation(
     obs_type = spec.type
     if obs_type is None:
         raw_type = body.get("type")
-        obs_type = _OBSERVATION_TYPES_BY_NAME.get(raw_type) if type(raw_type) is str else None
+        obs_type = _LEGACY_OBSERVATION_TYPES.get(raw_type) if type(raw_type) is str else None
         if obs_type is None:
             issues.append(
                 Issue(
                     ("body", "type"),
-                    "Invalid option: expected one of "
-                    + "|".join(f'"{t}"' for t in _OBSERVATION_TYPES_BY_NAME),
+                    f"Invalid option: expected one of {_LEGACY_TYPE_CHOICES}",
                     "invalid_value",
                 )
             )
@@ -656,7 +724,7 @@ def _parse_observation(
         event.completion_start_time = _datetime(body, "completionStartTime", issues)
         event.model = _verbatim_string(body, "model", issues)
         event.model_parameters = _model_parameters(body, issues, spec.legacy)
-        event.usage = _object(body, "usage", issues)
+        event.usage = _usage(body, issues)
         event.usage_details = _object(body, "usageDetails", issues)
         event.cost_details = _object(body, "costDetails", issues)
         if not spec.legacy:
@@ -689,11 +757,12 @@ _API_SCORE_SOURCES: Final = {
 
 
 def _number(value: Any) -> float | None:
-    """JSON number (or bool, which SDKs send as 1.0/0.0) → finite float; else None."""
+    """JSON number → finite float; else None. Booleans are refused like zod's `number()`
+    does (the SDKs convert a Python bool to 1.0/0.0 before sending)."""
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
-    if kind is int or kind is bool:
+    if kind is int:
         return float(value)
     return None
 
