@@ -4,6 +4,11 @@ Mirrors Langfuse's model matching (`modelMatch.ts`), tier matching
 (`pricing-tiers/matcher.ts`) and usage/cost inference (`IngestionService.getGenerationUsage`),
 so that a generation ingested here gets the same `usage_details`, `cost_details` and
 `total_cost` as upstream would give it.
+
+Deliberate difference: a model's `startDate` counts. The API contract says a definition applies
+"only to generations which are newer than this ISO date" and that the newest one whose start is
+not after the generation's wins; upstream's matcher ignores the date and always takes the newest
+definition, so a price announced in advance would reprice today's generations there.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ else as a string or as its JSON text.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -158,18 +159,47 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# Integers up to 2**53 are exact doubles; JavaScript prints those without a fraction.
+_MAX_EXACT_INTEGER = 2.0**53
+
+
+def _as_javascript_numbers(value: Any) -> Any:
+    # JSON.parse has no integral floats: `1.0` comes back as 1 and is written "1", where
+    # Python writes "1.0"; a non-finite number is written null. Without this, a structured
+    # input holding such numbers would count different tokens than upstream.
+    if type(value) is float:
+        if not math.isfinite(value):
+            return None
+        if value.is_integer() and abs(value) < _MAX_EXACT_INTEGER:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {key: _as_javascript_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_javascript_numbers(item) for item in value]
+    return value
+
+
 def json_text(value: Any) -> str:
-    """JSON text as JavaScript's JSON.stringify writes it (compact, unescaped Unicode)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    """JSON text as JavaScript's JSON.stringify writes it (compact, unescaped Unicode,
+    integral numbers without a fraction)."""
+    return json.dumps(
+        _as_javascript_numbers(value), separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def parse_json_prioritised(text: str) -> Any:
     """The JSON value a string holds, or the string itself when it is not JSON (upstream stores
     input/output as strings and parses them back before counting)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_javascript_json)
     except (ValueError, RecursionError):
         return text
+
+
+def _not_javascript_json(constant: str) -> Any:
+    # JSON.parse rejects NaN and Infinity, so upstream counts such a string as plain text.
+    raise ValueError(f"{constant} is not JSON")
 
 
 def is_chat_message_array(value: Any) -> bool:
@@ -183,6 +213,14 @@ def is_chat_message_array(value: Any) -> bool:
     )
 
 
+def _absent_upstream(value: Any) -> bool:
+    # Upstream keeps only a JavaScript-truthy input/output and stores it as text, so "", 0 and
+    # false are never counted while an empty array or object is (as "[]" / "{}").
+    if value is None or value is False:
+        return True
+    return isinstance(value, str | int | float) and not value
+
+
 class ModelTokenCounter:
     """`TokenCounter` following upstream's algorithm on top of a `TextEncodingCounter`."""
 
@@ -193,7 +231,7 @@ class ModelTokenCounter:
 
     def count(self, model: Model, text_or_messages: Any) -> int | None:
         value = text_or_messages
-        if value is None or (isinstance(value, list) and not value):
+        if _absent_upstream(value):
             return None
         if model.tokenizer_id == "openai":
             return self._count_openai(model, value)

@@ -202,15 +202,22 @@ def _optional_price(body: Mapping[str, Any], key: str) -> float | int | None:
 
 
 def _start_date(value: Any) -> datetime | None:
+    """Upstream coerces with `new Date(value)`: ISO text or epoch milliseconds, kept in UTC
+    (a timestamptz column), so the response always reads `…Z`."""
     if value is None:
         return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise _invalid(f"startDate is out of range, got {value!r}") from None
     if not isinstance(value, str):
         raise _invalid("startDate must be an ISO 8601 datetime string")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise _invalid(f"startDate must be an ISO 8601 datetime, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _required_string(body: Mapping[str, Any], key: str) -> str:

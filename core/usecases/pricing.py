@@ -34,6 +34,14 @@ class StaticModels:
         return self._models
 
 
+def _clear_pricing(observation: Observation) -> None:
+    observation.usage_details = {}
+    observation.cost_details = {}
+    observation.total_cost = None
+    observation.usage_pricing_tier_name = None
+    observation.internal_model_id = None
+
+
 class PriceObservations:
     """Fills `internal_model_id`, usage and cost details, total cost and pricing tier.
 
@@ -81,6 +89,14 @@ class PriceObservations:
                 else None
             )
             if model is None and not provided_usage and not provided_cost:
+                # Upstream recomputes these on every merge: a stored row whose model changed to
+                # an unknown name must not keep the old model's usage and cost.
+                if (
+                    observation.internal_model_id is not None
+                    or observation.usage_details
+                    or observation.cost_details
+                ):
+                    _clear_pricing(observation)
                 continue
             tokenized = None
             if self._counter is not None and needs_tokenization(

@@ -87,9 +87,10 @@ def test_strings_objects_and_empty_values(matcher: ModelMatcher) -> None:
     assert counter.count(gpt4o, {"answer": "a b"}) == 2  # '{"answer":"a' 'b"}'
     assert encoding.calls[-1] == ("o200k_base", '{"answer":"a b"}')
     assert counter.count(gpt4o, None) is None
-    assert counter.count(gpt4o, []) is None
-    assert counter.count(gpt4o, "") == 0
-    # A JSON empty array is a message-less chat upstream: only the reply priming.
+    # Upstream keeps only a truthy input and counts it as stored text: "" is never counted,
+    # while an empty array is stored as "[]", a message-less chat (only the reply priming).
+    assert counter.count(gpt4o, "") is None
+    assert counter.count(gpt4o, []) == 3
     assert counter.count(gpt4o, "[]") == 3
 
 
