@@ -137,6 +137,14 @@ _OBSERVATIONS_VIEW = _View(
         "inputCost": _Measure(_cost("input")),
         "outputCost": _Measure(_cost("output")),
         "totalCost": _Measure("toFloat64(ob.total_cost)"),
+        # A zero-second observation has no rate: NULL, which aggregations skip.
+        "outputTokensPerSecond": _Measure(
+            f"{_tokens('output')} / "
+            "nullIf(date_diff('second', ob.completion_start_time, ob.end_time), 0)"
+        ),
+        "tokensPerSecond": _Measure(
+            "ob.usage_details['total'] / nullIf(date_diff('second', ob.start_time, ob.end_time), 0)"
+        ),
         "countScores": _Measure("ifNull(sa.scores_count, 0)", ("sa",), True),
         "uniqueTraceIds": _Measure("ob.trace_id", integer=True, numeric=False),
     },
@@ -272,19 +280,34 @@ class MetricsQuery:
     def _dim(self, name: Any) -> _Dim:
         if not isinstance(name, str) or name not in self.view.dims:
             raise InvalidInput(
-                f"invalid dimension {name!r}; must be one of {sorted(self.view.dims)}"
+                f"Invalid dimension {name}. Must be one of {', '.join(self.view.dims)}"
             )
-        dim = self.view.dims[name]
+        return self._joined(self.view.dims[name])
+
+    def _joined(self, dim: _Dim) -> _Dim:
         self.joins.update(dim.joins)
         return dim
+
+    def _filter_dim(self, column: Any) -> _Dim:
+        dims = self.view.dims
+        if isinstance(column, str) and column in dims:
+            return self._joined(dims[column])
+        # Upstream's fallback for dashboards that send `traceName`/`scoreName` where the
+        # view calls the column `name`.
+        if isinstance(column, str) and column.endswith("Name") and "name" in dims:
+            return self._joined(dims["name"])
+        raise InvalidInput(
+            f"Invalid filter column {column}. Must be one of {', '.join(dims)} "
+            f"or {self.view.time_names[0]}"
+        )
 
     def _time_range(self) -> tuple[datetime, datetime]:
         raw_from, raw_to = self.q.get("fromTimestamp"), self.q.get("toTimestamp")
         if raw_from is None or raw_to is None:
             raise InvalidInput("fromTimestamp and toTimestamp are required")
         start, end = parse_time(raw_from, "fromTimestamp"), parse_time(raw_to, "toTimestamp")
-        if end < start:
-            raise InvalidInput("toTimestamp must not be before fromTimestamp")
+        if end <= start:
+            raise InvalidInput("fromTimestamp must be before toTimestamp")
         return start, end
 
     def _granularity(self, start: datetime, end: datetime) -> str | None:
@@ -337,7 +360,7 @@ class MetricsQuery:
                 raise InvalidInput(f"invalid datetime operator {op!r}")
             when = parse_time(value, f"filter value for {column}")
             return f"{view.alias}.{view.time_column} {op} {p.dt(when)}"
-        dim = self._dim(column)
+        dim = self._filter_dim(column)
         if op in ("is null", "is not null"):
             return f"{dim.sql} IS {'NOT ' if op == 'is not null' else ''}NULL"
         if dim.kind == "array":
@@ -465,15 +488,18 @@ class MetricsQuery:
             measure_name, aggregation = m.get("measure"), m.get("aggregation")
             if not isinstance(measure_name, str) or measure_name not in view.measures:
                 raise InvalidInput(
-                    f"invalid measure {measure_name!r}; must be one of {sorted(view.measures)}"
+                    f"Invalid metric {measure_name}. Must be one of {', '.join(view.measures)}"
                 )
             if aggregation not in _AGGREGATIONS:
                 raise InvalidInput(
-                    f"invalid aggregation {aggregation!r}; must be one of {sorted(_AGGREGATIONS)}"
+                    f"Invalid aggregation {aggregation}. Must be one of {', '.join(_AGGREGATIONS)}"
                 )
             measure = view.measures[measure_name]
             if not measure.numeric and aggregation not in ("count", "uniq"):
-                raise InvalidInput(f"measure {measure_name!r} supports only count and uniq")
+                raise InvalidInput(
+                    f'Aggregation "{aggregation}" is not valid for measure "{measure_name}" '
+                    "(type: string). Valid aggregations: count, uniq"
+                )
             self.joins.update(measure.joins)
             # Upstream's result key: `<aggregation>_<measure>` (count_count, p95_latency).
             alias = f"{aggregation}_{measure_name}"
@@ -524,7 +550,10 @@ class MetricsQuery:
             elif fname in dim_names or fname in metric_names:
                 order_parts.append(f"`{fname}` {direction}")
             else:
-                raise InvalidInput(f"invalid orderBy field {fname!r}")
+                raise InvalidInput(
+                    f"Invalid orderBy field: {fname}. Must be one of the dimension or metric "
+                    "fields."
+                )
         if not order_parts:
             if granularity is not None:
                 bucket, step = _GRANULARITIES[granularity]

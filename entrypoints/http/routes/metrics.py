@@ -7,7 +7,9 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
+from multidict import MultiMapping
 
 from fathom.core.domain.errors import InvalidInput
 from fathom.core.ports.telemetry import TelemetryStore
@@ -20,19 +22,72 @@ routes = web.RouteTableDef()
 
 VIEWS = {"traces", "observations", "scores-numeric", "scores-categorical", "scores-boolean"}
 V2_ROW_LIMIT = 100
+# Upstream's public pagination schema caps every page at 100 rows.
+MAX_PAGE_LIMIT = 100
+# Upstream buckets these with toDate/toMonday/toStartOfMonth, so its rows carry a plain date.
+DATE_GRANULARITIES = {"day", "week", "month"}
+TIME_DIMENSION = "time_dimension"
 
 
-def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _query_object(request: web.Request) -> dict[str, Any]:
+    raw = request.query.get("query")
+    if not raw:
+        raise InvalidInput("Invalid request data: query is required (a JSON object)")
+    try:
+        query = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput("Invalid JSON in query parameter") from None
+    if not isinstance(query, dict):
+        raise InvalidInput("Invalid request data: query must be a JSON object")
+    return query
+
+
+def _auto_granularity(query: dict[str, Any]) -> str:
+    """Upstream's choice for `auto`: about 50 buckets over the query's window."""
+    start = datetime.fromisoformat(str(query["fromTimestamp"]).replace("Z", "+00:00"))
+    end = datetime.fromisoformat(str(query["toTimestamp"]).replace("Z", "+00:00"))
+    hours = (end - start).total_seconds() / 3600
+    for granularity, below_hours in (("minute", 2), ("hour", 72), ("day", 1440), ("week", 8760)):
+        if hours < below_hours:
+            return granularity
+    return "month"
+
+
+def _buckets_are_dates(query: dict[str, Any]) -> bool:
+    time_dimension = query.get("timeDimension")
+    if not isinstance(time_dimension, dict):
+        return False
+    granularity = time_dimension.get("granularity")
+    if granularity == "auto":
+        granularity = _auto_granularity(query)
+    return granularity in DATE_GRANULARITIES
+
+
+def _rows(rows: list[dict[str, Any]], *, date_buckets: bool) -> list[dict[str, Any]]:
     for row in rows:
         for key, value in row.items():
-            if isinstance(value, datetime):
+            if not isinstance(value, datetime):
+                continue
+            if key == TIME_DIMENSION and date_buckets:
+                row[key] = value.date().isoformat()
+            else:
                 row[key] = iso(value)
     return rows
 
 
+def _tags(query: MultiMapping[str]) -> list[str]:
+    """One `tags` value is a comma-separated list, repeated ones are whole tags: how upstream
+    reads the parameter (Node parses a repeated parameter into an array, a single one into a
+    string it splits)."""
+    values = query.getall("tags", [])
+    if len(values) == 1:
+        values = values[0].split(",")
+    return [value for value in values if value]
+
+
 async def _run(request: web.Request, *, v2: bool) -> web.Response:
     project = await project_id(request)
-    query = params.json_query(request)
+    query = _query_object(request)
     view = query.get("view")
     if view not in VIEWS:
         raise InvalidInput(f"Invalid request data: view must be one of {sorted(VIEWS)}")
@@ -41,7 +96,7 @@ async def _run(request: web.Request, *, v2: bool) -> web.Response:
         config.setdefault("row_limit", config.pop("rowLimit", V2_ROW_LIMIT))
         query["config"] = config
     rows = await use(request, TelemetryStore).run_metrics_query(project, view, query)
-    return json_response({"data": _rows(rows)})
+    return json_response({"data": _rows(rows, date_buckets=_buckets_are_dates(query))})
 
 
 @routes.get("/api/public/metrics")
@@ -60,7 +115,7 @@ async def daily_metrics(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
     page = params.integer(q, "page", 1)
-    limit = params.integer(q, "limit", 50, maximum=1000)
+    limit = params.integer(q, "limit", 50, maximum=MAX_PAGE_LIMIT)
     filters: list[dict[str, Any]] = []
     trace_filters = [
         ("traceName", "name", params.string(q, "traceName")),
@@ -77,7 +132,7 @@ async def daily_metrics(request: web.Request) -> web.Response:
                     "_observation_column": observation_column,
                 }
             )
-    tags = params.repeated(q, "tags")
+    tags = _tags(q)
     if tags:
         filters.append(
             {

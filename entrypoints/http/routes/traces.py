@@ -197,7 +197,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
     page_number = params.integer(q, "page", 1)
-    limit = params.integer(q, "limit", 50, maximum=1000)
+    # Upstream's public pagination schema caps a sessions page at 100.
+    limit = params.integer(q, "limit", 50, maximum=100)
     page = await use(request, TelemetryStore).list_sessions(
         project,
         page_number,
