@@ -167,6 +167,24 @@ async def test_create_tiered_model(client: TestClient) -> None:
     assert large["id"] and large["id"] != standard["id"]
 
 
+async def test_start_date_is_rendered_in_utc_and_case_sensitive_defaults_false(
+    client: TestClient,
+) -> None:
+    condition = {"usageDetailPattern": "input", "operator": "gt", "value": 10}
+    tiers = [
+        {**TIERED["pricingTiers"][1]},
+        {**TIERED["pricingTiers"][0], "conditions": [condition]},
+    ]
+    body = await create(
+        client, {**TIERED, "startDate": "2025-03-01T12:00:00+02:00", "pricingTiers": tiers}
+    )
+    # A timestamptz column upstream: whatever offset was sent, the answer is UTC.
+    assert body["startDate"] == "2025-03-01T10:00:00.000Z"
+    assert body["pricingTiers"][1]["conditions"] == [{**condition, "caseSensitive": False}]
+    fetched = await client.get(f"/api/public/models/{body['id']}", headers=basic_auth())
+    assert (await fetched.json())["startDate"] == "2025-03-01T10:00:00.000Z"
+
+
 async def test_invalid_regex_is_400(client: TestClient) -> None:
     response = await client.post(
         "/api/public/models", json={**FLAT, "matchPattern": "(unclosed"}, headers=basic_auth()
