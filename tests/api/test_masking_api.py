@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import uuid
 from collections.abc import Awaitable, Callable
@@ -115,3 +116,55 @@ async def test_batch_otlp_and_scores_are_masked_before_storage(
         masked_client, "/api/public/v2/scores", lambda b: len(b["data"]) == 1, traceId=trace_id
     )
     assert scores["data"][0]["comment"] == "[MASKED]"
+
+
+@pytest.mark.parametrize("fail_closed", [False, True])
+async def test_failing_callback_keeps_or_drops_batch_events(
+    fail_closed: bool,
+    telemetry_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    async def broken(request: web.Request) -> web.Response:
+        calls.append(request.headers["X-Langfuse-Project-Id"])
+        return web.json_response({"error": "down"}, status=503)
+
+    app = web.Application()
+    app.router.add_post("/mask", broken)
+    server = await aiohttp_server(app)
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_FAIL_CLOSED", str(fail_closed).lower())
+    client = await aiohttp_client(
+        create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)
+    )
+    trace_id = uuid.uuid4().hex
+    batch = [
+        {
+            "id": uuid.uuid4().hex,
+            "timestamp": "2026-05-01T00:00:00Z",
+            "type": "trace-create",
+            "body": {"id": trace_id, "input": "my secret", "name": "f"},
+        }
+    ]
+
+    response = await client.post(
+        "/api/public/ingestion", json={"batch": batch}, headers=basic_auth()
+    )
+
+    # The client is never told: the batch is accepted either way, as upstream's OTLP path.
+    assert response.status == 207
+    assert (await response.json())["successes"][0]["status"] == 201
+    # MAX_RETRIES defaults to 1: two attempts.
+    assert calls == [PROJECT_ID, PROJECT_ID]
+    assert "ingestion masking callback failed" in caplog.text
+    if not fail_closed:
+        trace = await wait_for(client, f"/api/public/traces/{trace_id}", lambda t: True)
+        assert trace["input"] == "my secret"
+    else:
+        await asyncio.sleep(1)
+        missing = await client.get(f"/api/public/traces/{trace_id}", headers=basic_auth())
+        assert missing.status == 404
