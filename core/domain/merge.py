@@ -21,6 +21,24 @@ before its create: a create whose start time is earlier than the stored start_ti
 (a start derived from an update's envelope time is always later than the real start), and a
 stored wrapper trace id (trace_id == observation id) gives way to a real traceId.
 
+Deliberate differences where upstream's behaviour is an artifact of its storage or of filling
+required columns:
+* a trace event without `public` keeps the stored flag, and `bookmarked` is never touched
+  (upstream writes `public ?? false` and `bookmarked: false` with every trace event, so an SDK
+  update or a child span's partial trace event would unshare or unbookmark the trace);
+* an observation's type comes from its creates: span-/generation-/observation-update events
+  never turn an AGENT (or any created type) into a SPAN or GENERATION;
+* stored metadata merges as deeply as the batch's own (upstream stores nested values as JSON
+  text, so across batches only top-level keys merge), and lists replace rather than merge
+  index by index as lodash does within one batch;
+* a score's value, string value and data type change together, and its timestamp prefers the
+  body's `timestamp` the SDKs send (see `core.domain.ingestion`);
+* a wrapper trace is written only when no trace of that id exists yet (upstream rewrites it,
+  blank, on every merge of a traceId-less observation).
+
+Sessions are upserted like upstream's `trace_sessions`: from the batch's last trace event that
+names a session, with that event's environment.
+
 Pricing (usage_details, cost_details, total_cost, internal_model_id) and prompt id resolution
 happen afterwards in other modules; this one only records what the client provided.
 """
@@ -126,17 +144,19 @@ def merge_batch(
     result = MergeResult()
     traces = result.traces
     merged_trace_ids: set[str] = set()
+    seen_sessions: set[str] = set()
     for trace_id, trace_events in trace_groups.items():
+        trace_events = _sorted(trace_events)
         trace = merge_trace(project_id, trace_id, trace_events, stored_traces.get(trace_id), now)
         traces.append(trace)
         merged_trace_ids.add(trace_id)
-
-    seen_sessions: set[str] = set()
-    for trace in traces:
-        session_id = trace.session_id
-        if session_id and session_id not in seen_sessions:
-            seen_sessions.add(session_id)
-            result.sessions.append(Session(session_id, project_id, now, trace.environment))
+        for event in reversed(trace_events):
+            session_id = event.session_id
+            if type(session_id) is str and session_id:
+                if session_id not in seen_sessions:
+                    seen_sessions.add(session_id)
+                    result.sessions.append(Session(session_id, project_id, now, event.environment))
+                break
 
     for observation_id, observation_events in observation_groups.items():
         observation, needs_wrapper, experiment = merge_observation(
@@ -410,8 +430,8 @@ def merge_score(
             score.comment = event.comment
         if event.config_id is not None:
             score.config_id = event.config_id
-        if event.queue_id is not None:
-            score.queue_id = event.queue_id
+        # Upstream writes `queueId ?? null`: a score re-sent without a queue leaves it.
+        score.queue_id = event.queue_id
         if event.execution_trace_id is not None:
             score.execution_trace_id = event.execution_trace_id
         if event.metadata:
