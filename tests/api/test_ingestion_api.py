@@ -12,8 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bench.otlp_payloads import build_export
+from fathom.core.usecases.access import CreateApiKey
+from fathom.entrypoints.bootstrap import Runtime
 from tests.api.conftest import wait_for
-from tests.conftest import basic_auth
+from tests.conftest import ORG_ID, PUBLIC_KEY, basic_auth
 
 OBSERVATION_TYPES = [
     "span",
@@ -493,3 +495,90 @@ async def test_generations_naming_a_prompt_version_get_its_id(client: TestClient
         f"{trace_id}-b": (None, 7),
         f"{trace_id}-c": (None, None),
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "issues"),
+    [
+        ({"events": []}, ["Required"]),
+        ({"batch": {"id": "e"}}, ["Expected array, received object"]),
+        ({"batch": None}, ["Expected array, received null"]),
+        ([{"id": "e"}], ["Expected object, received array"]),
+        ("batch", ["Expected object, received string"]),
+    ],
+)
+async def test_malformed_batch_envelope_is_400_with_upstream_body(
+    records_client: TestClient, body: object, issues: list[str]
+) -> None:
+    response = await records_client.post("/api/public/ingestion", json=body, headers=basic_auth())
+    assert response.status == 400
+    assert await response.json() == {"message": "Invalid request data", "errors": issues}
+
+
+async def test_batch_envelope_metadata_may_be_any_json(records_client: TestClient) -> None:
+    response = await records_client.post(
+        "/api/public/ingestion",
+        json={"batch": [], "metadata": [1, "sdk"]},
+        headers=basic_auth(),
+    )
+    assert response.status == 207
+    assert await response.json() == {"successes": [], "errors": []}
+
+
+async def test_organization_key_is_refused_as_a_whole_with_403(
+    records_client: TestClient, records_runtime: Runtime
+) -> None:
+    issued = await records_runtime.resolve(CreateApiKey)(ORG_ID, None)
+    response = await records_client.post(
+        "/api/public/ingestion",
+        json={"batch": [event("sdk-log", {"log": "hello"})]},
+        headers=basic_auth(issued.api_key.public_key, issued.secret_key),
+    )
+    assert response.status == 403
+    assert await response.json() == {
+        "message": "Project ID not found for API token. Are you using an organization key?",
+        "error": "ForbiddenError",
+    }
+
+
+async def test_public_key_writes_score_events_only(client: TestClient) -> None:
+    trace_id = uuid.uuid4().hex
+    trace_event = event("trace-create", {"id": trace_id, "name": "denied"})
+    score_event = event(
+        "score-create", {"id": f"{trace_id}-s", "traceId": trace_id, "name": "q", "value": 1}
+    )
+    log_event = event("sdk-log", {"log": "flushed"})
+    response = await client.post(
+        "/api/public/ingestion",
+        json={"batch": [trace_event, score_event, log_event]},
+        headers={"Authorization": f"Bearer {PUBLIC_KEY}"},
+    )
+    assert response.status == 207
+    body = await response.json()
+    assert body["errors"] == [
+        {
+            "id": trace_event["id"],
+            "status": 401,
+            "message": "Authentication error",
+            "error": "Access Scope Denied",
+        }
+    ]
+    assert sorted(s["id"] for s in body["successes"]) == sorted(
+        [score_event["id"], log_event["id"]]
+    )
+    assert {s["status"] for s in body["successes"]} == {201}
+    await wait_for(client, "/api/public/v2/scores", lambda b: len(b["data"]) == 1, traceId=trace_id)
+
+
+async def test_207_lists_envelope_ids_with_upstream_error_entries(client: TestClient) -> None:
+    good = event("trace-create", {"id": uuid.uuid4().hex})
+    bad = event("span-create", {"name": "no id"})
+    not_an_event = "hello"
+    body = await post_batch(client, [good, bad, not_an_event])  # type: ignore[list-item]
+    assert body["successes"] == [{"id": good["id"], "status": 201}]
+    assert [(e["id"], e["status"], e["message"]) for e in body["errors"]] == [
+        (bad["id"], 400, "Invalid request data"),
+        ("unknown", 400, "Invalid request data"),
+    ]
+    issues = json.loads(body["errors"][0]["error"])
+    assert [issue["path"] for issue in issues] == [["body", "id"]]

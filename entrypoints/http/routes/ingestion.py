@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from fathom.core.domain.errors import InvalidInput
+from fathom.core.domain.access import AccessLevel
+from fathom.core.domain.errors import Forbidden, InvalidInput
+from fathom.core.domain.ingestion import INVALID_REQUEST_MESSAGE
+from fathom.core.usecases.access import ORGANIZATION_KEY_ON_PROJECT_ROUTE
 from fathom.core.usecases.ingestion import (
     OTLP_JSON,
     OTLP_PROTOBUF,
@@ -22,12 +27,51 @@ PROTOBUF = "application/x-protobuf"
 MAX_INGESTION_VERSION = 4
 
 
+# Keys that may write to the batch endpoint: project keys, and public keys (score events only).
+_INGESTION_ACCESS_LEVELS = frozenset({AccessLevel.PROJECT, AccessLevel.SCORES})
+
+
 @routes.post("/api/public/ingestion")
 async def ingestion(request: web.Request) -> web.Response:
     caller = await principal(request)
+    if caller.access_level not in _INGESTION_ACCESS_LEVELS or caller.project_id is None:
+        # Refused as a whole like upstream, not as a 207 listing every event as denied.
+        raise Forbidden(ORGANIZATION_KEY_ON_PROJECT_ROUTE)
     body = await read_json(request, settings(request).max_ingestion_body_bytes)
+    envelope_issues = _envelope_issues(body)
+    if envelope_issues:
+        return json_response(
+            {"message": INVALID_REQUEST_MESSAGE, "errors": envelope_issues}, status=400
+        )
     result = await use(request, AcceptIngestionBatch)(caller, body, request.headers)
     return json_response(result.to_dict(), status=207)
+
+
+def _envelope_issues(body: Any) -> list[str]:
+    """Upstream's `{batch: unknown[], metadata?: json}` check: the messages of its issues."""
+    if type(body) is not dict:
+        return [f"Expected object, received {_zod_type(body)}"]
+    if "batch" not in body:
+        return ["Required"]
+    batch = body["batch"]
+    if type(batch) is not list:
+        return [f"Expected array, received {_zod_type(batch)}"]
+    return []
+
+
+_ZOD_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def _zod_type(value: Any) -> str:
+    return _ZOD_TYPE_NAMES.get(type(value), "unknown")
 
 
 @routes.post("/api/public/otel/v1/traces")
