@@ -119,7 +119,7 @@ from fathom.core.usecases.prompts import (
     UpdatePromptLabels,
 )
 from fathom.core.usecases.traces import DeleteTraces
-from fathom.entrypoints.http.otlp_decode import decode_otlp
+from fathom.entrypoints.http.otlp_decode import decode_otlp, otlp_as_json
 from fathom.entrypoints.settings import Settings
 from fathom.plugins.adapters import AdapterRegistry
 from fathom.plugins.manager import build_plugin_manager
@@ -257,7 +257,11 @@ def build_container(settings: Settings) -> Wiring:
     container.register(
         AcceptOtlpSpans,
         factory=lambda: AcceptOtlpSpans(
-            container.resolve(DurableBatchWriter), container.resolve(Clock), decode_otlp
+            container.resolve(DurableBatchWriter),
+            container.resolve(Clock),
+            container.resolve(JsonCodec),
+            decode_otlp,
+            otlp_as_json,
         ),
         scope=punq.Scope.singleton,
     )

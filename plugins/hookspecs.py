@@ -45,7 +45,9 @@ def fathom_maskers(settings: Settings) -> list[Masker]:
     """Return maskers to run on every ingestion path before anything is stored.
 
     Called once per container; maskers run in plugin registration order. Return an empty
-    list when the plugin's own settings leave masking off.
+    list when the plugin's own settings leave masking off. A masker with a `mask_otlp`
+    method (`OtlpMasker`) gets OTLP exports in their OTLP/JSON form, as Langfuse's masking
+    callback does; the others get the events converted from them.
     """
 
 

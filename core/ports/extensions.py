@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fathom.core.domain.scores import Score
 from fathom.core.domain.tracing import Observation, Trace
@@ -20,6 +20,26 @@ class Masker(Protocol):
         headers: Mapping[str, str],
     ) -> list[dict[str, Any]]:
         """Return the events to keep (masked); an event left out is dropped."""
+        ...
+
+
+@runtime_checkable
+class OtlpMasker(Masker, Protocol):
+    """A masker that also redacts OTLP exports as received, in their OTLP/JSON form.
+
+    On `POST /api/public/otel/v1/traces` it is called with the export instead of the events
+    converted from it; the other paths still call `mask`.
+    """
+
+    async def mask_otlp(
+        self,
+        project_id: str,
+        organization_id: str,
+        resource_spans: list[dict[str, Any]],
+        headers: Mapping[str, str],
+    ) -> list[dict[str, Any]] | None:
+        """Return the export's `resourceSpans` masked (the same structure, only values
+        changed), or None to drop the whole export."""
         ...
 
 

@@ -44,7 +44,7 @@ from fathom.core.domain.score_configs import (
 from fathom.core.domain.scores import ScoreDataType
 from fathom.core.domain.tracing import Observation
 from fathom.core.ports.blob import BlobStore
-from fathom.core.ports.extensions import Enricher, Exporter, Masker
+from fathom.core.ports.extensions import Enricher, Exporter, Masker, OtlpMasker
 from fathom.core.ports.foreground import Foreground, GiveWay
 from fathom.core.ports.locks import Locks, ProcessLocks
 from fathom.core.ports.queue import Job, JobQueue
@@ -66,6 +66,9 @@ OTLP_JSON = "otlp-json"
 # Decodes a stored OTLP export (bytes, format) into the neutral span structure; the wire
 # formats are the edge's business, so the wiring passes the decoder in.
 OtlpDecoder = Callable[[bytes, str], list[ResourceSpans]]
+# An accepted OTLP export (bytes, format) as the `resourceSpans` of its OTLP/JSON form: what
+# Langfuse's masking callback receives.
+OtlpAsJson = Callable[[bytes, str], list[dict[str, Any]]]
 
 
 class ObservationPricer(Protocol):
@@ -106,13 +109,39 @@ class DurableBatchWriter:
         self._maskers = list(maskers)
 
     async def mask(
-        self, principal: Principal, events: list[dict[str, Any]], headers: Mapping[str, str]
+        self,
+        principal: Principal,
+        events: list[dict[str, Any]],
+        headers: Mapping[str, str],
+        *,
+        otlp_masked: bool = False,
     ) -> list[dict[str, Any]]:
+        """`otlp_masked`: the events come from an export `mask_otlp` already masked, so the
+        maskers that did are not asked again."""
         for masker in self._maskers:
+            if otlp_masked and isinstance(masker, OtlpMasker):
+                continue
             events = await masker.mask(
                 principal.project_id or "", principal.organization_id, events, headers
             )
         return events
+
+    async def mask_otlp(
+        self,
+        principal: Principal,
+        resource_spans: list[dict[str, Any]],
+        headers: Mapping[str, str],
+    ) -> list[dict[str, Any]] | None:
+        """The export masked by every `OtlpMasker`; None when one dropped it."""
+        masked: list[dict[str, Any]] | None = resource_spans
+        for masker in self._maskers:
+            if isinstance(masker, OtlpMasker):
+                masked = await masker.mask_otlp(
+                    principal.project_id or "", principal.organization_id, masked, headers
+                )
+                if masked is None:
+                    return None
+        return masked
 
     async def close(self) -> None:
         for masker in self._maskers:
@@ -123,6 +152,15 @@ class DurableBatchWriter:
     @property
     def masks(self) -> bool:
         return bool(self._maskers)
+
+    @property
+    def masks_otlp(self) -> bool:
+        return any(isinstance(masker, OtlpMasker) for masker in self._maskers)
+
+    @property
+    def masks_only_otlp(self) -> bool:
+        """Every masker masks OTLP exports: a masked export needs no converting here."""
+        return all(isinstance(masker, OtlpMasker) for masker in self._maskers)
 
     async def write(self, project_id: str, events: list[dict[str, Any]]) -> None:
         if not events:
@@ -241,12 +279,22 @@ class AcceptIngestionBatch:
 class AcceptOtlpSpans:
     """`POST /api/public/otel/v1/traces`, after the edge has validated the export.
 
-    Without maskers the export is stored as received and converted by the worker. With
-    maskers it is converted here, because masking must happen before anything is stored.
+    Without maskers the export is stored as received and converted by the worker. Masking
+    happens before anything is stored: `OtlpMasker`s get the export in its OTLP/JSON form (as
+    Langfuse's callback does) and the masked export is stored as OTLP/JSON; other maskers get
+    the events converted from it, so then the conversion happens here.
     """
 
-    def __init__(self, writer: DurableBatchWriter, clock: Clock, decode_otlp: OtlpDecoder) -> None:
-        self._writer, self._clock, self._decode = writer, clock, decode_otlp
+    def __init__(
+        self,
+        writer: DurableBatchWriter,
+        clock: Clock,
+        codec: JsonCodec,
+        decode_otlp: OtlpDecoder,
+        otlp_as_json: OtlpAsJson,
+    ) -> None:
+        self._writer, self._clock, self._codec = writer, clock, codec
+        self._decode, self._as_json = decode_otlp, otlp_as_json
 
     async def __call__(
         self,
@@ -257,17 +305,26 @@ class AcceptOtlpSpans:
         headers: Mapping[str, str],
     ) -> None:
         project_id = _project_of(principal)
-        if not self._writer.masks:
-            await self._writer.write_otlp(project_id, body, otlp_format, sdk_version)
+        writer = self._writer
+        if not writer.masks:
+            await writer.write_otlp(project_id, body, otlp_format, sdk_version)
             return
+        if writer.masks_otlp:
+            masked = await writer.mask_otlp(principal, self._as_json(body, otlp_format), headers)
+            if masked is None:
+                return  # dropped by a fail-closed masker, which said why
+            body, otlp_format = self._codec.dumps({"resourceSpans": masked}), OTLP_JSON
+            if writer.masks_only_otlp:
+                await writer.write_otlp(project_id, body, otlp_format, sdk_version)
+                return
         events = spans_to_ingestion_events(
             self._decode(body, otlp_format),
             sdk_version=sdk_version,
             received_at=self._clock.now(),
             new_id=sequential_ids(),
         )
-        events = await self._writer.mask(principal, events, headers)
-        await self._writer.write(project_id, events)
+        events = await writer.mask(principal, events, headers, otlp_masked=writer.masks_otlp)
+        await writer.write(project_id, events)
 
 
 def sequential_ids() -> Callable[[], str]:

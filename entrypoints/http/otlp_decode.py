@@ -17,6 +17,7 @@ import binascii
 from typing import Any, Final
 
 import orjson
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -152,6 +153,22 @@ def validate_protobuf(body: bytes) -> int:
 def decode_otlp(body: bytes, otlp_format: str) -> list[ResourceSpans]:
     """Decode a stored export by the format it was accepted in ("otlp-protobuf"/"otlp-json")."""
     return decode_protobuf(body) if otlp_format == "otlp-protobuf" else decode_json(body)
+
+
+def otlp_as_json(body: bytes, otlp_format: str) -> list[dict[str, Any]]:
+    """The `resourceSpans` of an accepted export in OTLP/JSON form, as Langfuse hands them to
+    its masking callback: a JSON export's own, or a protobuf export's as protobuf's JSON
+    mapping writes them (camelCase names, ids and bytes in base64, 64-bit integers as
+    strings, enums by name), which is what Langfuse's protobuf decoder gives too. Both forms
+    decode with `decode_json`."""
+    if otlp_format == "otlp-protobuf":
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        document: Any = MessageToDict(request)
+    else:
+        document = orjson.loads(body)
+    resource_spans = _field(document, "resourceSpans", "resource_spans")
+    return resource_spans if type(resource_spans) is list else []
 
 
 def _pb_id_error(span: Any, r_index: int, s_index: int, p_index: int) -> InvalidInput:

@@ -12,15 +12,24 @@ names and defaults:
 | `LANGFUSE_INGESTION_MASKING_PROPAGATED_HEADERS`    | ""      | comma list of request headers|
 
 No licence key is needed, and unlike Langfuse (OTLP only) the callback sees every ingestion
-path: legacy batches, OTLP spans (already converted) and scores.
+path: OTLP exports, legacy batches and scores. Masking happens before anything is stored.
 
-Wire format. Langfuse POSTs its OTLP JSON as the body and continues with whatever JSON comes
-back, which must have "the same structure, only values changed". Fathom masks Langfuse
-ingestion events rather than OTLP, so the body is
-`{"events": [{"id", "type", "timestamp", "body"}, ...]}` and the answer must be a 2xx with
-the same object: `{"events": [...]}` of the same length, each item keeping its `id`, `type`
-and `body.id` and having an object `body`. A generic callback that walks the JSON and rewrites
-string leaves (the usual way to write one for Langfuse) works unchanged.
+Wire format.
+- OTLP exports (`POST /api/public/otel/v1/traces`), as Langfuse sends them: the body is the
+  export's `resourceSpans` array in OTLP/JSON form. A JSON export's array is sent as
+  received; a protobuf export's as protobuf's JSON mapping writes it (camelCase names, ids
+  and bytes in base64, 64-bit integers as strings, enums by name), like Langfuse's own
+  protobuf decoding. The answer must be a 2xx with the same structure, only values
+  changed: the same keys in every object, the same length of every array, and every span's
+  `traceId`, `spanId` and `parentSpanId` unchanged. A callback written for Langfuse that
+  rewrites attribute values (`value.stringValue` of `langfuse.observation.input`, say)
+  works unchanged.
+- Legacy batches and scores (Fathom's addition): the body is
+  `{"events": [{"id", "type", "timestamp", "body"}, ...]}` and the answer must be the same
+  object: `{"events": [...]}` of the same length, each item keeping its `id`, `type` and
+  `body.id` and having an object `body`.
+A generic callback that walks the JSON and rewrites string leaves (the usual way to write
+one) works on both.
 Headers: `Content-Type: application/json`, `X-Langfuse-Org-Id`, `X-Langfuse-Project-Id`, plus
 each propagated header present on the original request (names matched case-insensitively,
 sent in lower case; a repeated header is sent once, its values joined with ", " as Node does).
@@ -30,8 +39,8 @@ connection error, any status outside 2xx (redirects are followed first), a body 
 parse as JSON (whatever its Content-Type; an empty 204 counts as not JSON) or an answer that
 breaks the schema. As in Langfuse, every failed attempt is retried, up to MAX_RETRIES times,
 after Langfuse's backoff (100 ms doubling, at most 1 s). When the last attempt fails the
-events go on unmasked (fail-open, the default) or are dropped (fail-closed); either way a
-warning is logged and nothing is raised.
+export or events go on unmasked (fail-open, the default) or are dropped (fail-closed);
+either way a warning is logged and nothing is raised, and the client's request succeeds.
 """
 
 from __future__ import annotations
@@ -39,8 +48,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -52,10 +61,11 @@ from fathom.core.domain.errors import ConfigurationError
 from fathom.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from fathom.core.ports.extensions import Masker
+    from fathom.core.ports.extensions import OtlpMasker
     from fathom.entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ENV_PREFIX = "LANGFUSE_INGESTION_MASKING_"
 
@@ -143,7 +153,8 @@ class _CallbackFailure(Exception):
 
 
 class MaskingCallback:
-    """A `Masker` that has an HTTP endpoint rewrite the events (see the module docstring)."""
+    """An `OtlpMasker` that has an HTTP endpoint rewrite OTLP exports and events (see the
+    module docstring)."""
 
     def __init__(
         self,
@@ -185,14 +196,58 @@ class MaskingCallback:
     ) -> list[dict[str, Any]]:
         if not events:
             return events
+        masked = await self._masked(
+            project_id,
+            organization_id,
+            headers,
+            {"events": events},
+            lambda answer: _validated_events(answer, events),
+            f"{len(events)} event(s)",
+        )
+        if masked is None:
+            return [] if self.fail_closed else events
+        return masked
+
+    async def mask_otlp(
+        self,
+        project_id: str,
+        organization_id: str,
+        resource_spans: list[dict[str, Any]],
+        headers: Mapping[str, str],
+    ) -> list[dict[str, Any]] | None:
+        if not resource_spans:
+            return resource_spans
+        masked = await self._masked(
+            project_id,
+            organization_id,
+            headers,
+            resource_spans,
+            lambda answer: _validated_export(answer, resource_spans),
+            "an OTLP export",
+        )
+        if masked is None:
+            return None if self.fail_closed else resource_spans
+        return masked
+
+    async def _masked(
+        self,
+        project_id: str,
+        organization_id: str,
+        headers: Mapping[str, str],
+        payload: Any,
+        validate: Callable[[Any], T],
+        what: str,
+    ) -> T | None:
+        """The callback's validated answer for `payload`, or None (logged) when every
+        attempt failed."""
         attempts = 0
         try:
-            body = orjson.dumps({"events": events}, option=_ORJSON_OPTIONS, default=str)
+            body = orjson.dumps(payload, option=_ORJSON_OPTIONS, default=str)
             request_headers = self._request_headers(project_id, organization_id, headers)
             while True:
                 attempts += 1
                 try:
-                    return await self._attempt(body, request_headers, events)
+                    return validate(await self._attempt(body, request_headers))
                 except _CallbackFailure as failure:
                     if attempts > self.max_retries:
                         raise
@@ -205,7 +260,18 @@ class MaskingCallback:
                     await asyncio.sleep(min(backoff, _MAX_BACKOFF_SECONDS))
         except Exception as exc:  # the ingestion path must get an answer, never an error
             reason = exc.reason if isinstance(exc, _CallbackFailure) else repr(exc)
-            return self._on_failure(project_id, organization_id, events, reason, attempts)
+            outcome = "dropping" if self.fail_closed else "keeping unmasked"
+            log.warning(
+                "ingestion masking callback failed after %d attempt(s): %s; %s %s of "
+                "project %s (organization %s)",
+                attempts,
+                reason,
+                outcome + (" (fail-closed)" if self.fail_closed else ""),
+                what,
+                project_id,
+                organization_id,
+            )
+            return None
 
     async def close(self) -> None:
         session, self._session, self._session_loop = self._session, None, None
@@ -237,9 +303,8 @@ class MaskingCallback:
             self._session_loop = loop
         return self._session
 
-    async def _attempt(
-        self, body: bytes, headers: dict[str, str], originals: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    async def _attempt(self, body: bytes, headers: dict[str, str]) -> Any:
+        """The JSON answer of one attempt."""
         session = self._client()
         try:
             # One deadline for connect, send and reading the answer.
@@ -258,38 +323,18 @@ class MaskingCallback:
             raise _CallbackFailure(f"HTTP {status}: {excerpt}")
         try:
             # Like `response.json()` in Langfuse: the body decides, not the Content-Type.
-            payload = orjson.loads(raw)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise _CallbackFailure(f"answer is not JSON: {exc}") from exc
-        return _validated(payload, originals)
-
-    def _on_failure(
-        self,
-        project_id: str,
-        organization_id: str,
-        events: list[dict[str, Any]],
-        reason: str,
-        attempts: int,
-    ) -> list[dict[str, Any]]:
-        outcome = "dropping them (fail-closed)" if self.fail_closed else "keeping them unmasked"
-        log.warning(
-            "ingestion masking callback failed after %d attempt(s): %s; %s: %d event(s) of "
-            "project %s (organization %s)",
-            attempts,
-            reason,
-            outcome,
-            len(events),
-            project_id,
-            organization_id,
-        )
-        return [] if self.fail_closed else events
 
 
-def _validated(payload: Any, originals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _broken(why: str) -> _CallbackFailure:
+    return _CallbackFailure(f"answer breaks the schema: {why}")
+
+
+def _validated_events(payload: Any, originals: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The masked events, if the answer kept the schema; shallow checks only (hot path)."""
-
-    def broken(why: str) -> _CallbackFailure:
-        return _CallbackFailure(f"answer breaks the schema: {why}")
+    broken = _broken
 
     if type(payload) is not dict or type(payload.get("events")) is not list:
         raise broken('expected an object with an "events" array')
@@ -310,8 +355,38 @@ def _validated(payload: Any, originals: list[dict[str, Any]]) -> list[dict[str, 
     return masked
 
 
+# Span fields that say which span an OTLP span is: masking must leave them as they are, or
+# the masked data would be written onto another trace or observation.
+_SPAN_IDENTITY = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id"})
+
+
+def _validated_export(payload: Any, original: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The masked `resourceSpans`, if the answer has the structure that was sent: the same
+    keys in every object, the same length of every array, a value where there was a value,
+    and every span's ids unchanged (Langfuse: "only values may change")."""
+    _same_structure(payload, original, "resourceSpans")
+    return payload  # type: ignore[no-any-return]
+
+
+def _same_structure(new: Any, old: Any, where: str) -> None:
+    if type(old) is dict:
+        if type(new) is not dict or new.keys() != old.keys():
+            raise _broken(f"{where} does not keep its fields")
+        for key, value in old.items():
+            if key in _SPAN_IDENTITY and new[key] != value:
+                raise _broken(f"{where}.{key} changed")
+            _same_structure(new[key], value, f"{where}.{key}")
+    elif type(old) is list:
+        if type(new) is not list or len(new) != len(old):
+            raise _broken(f"{where} does not keep its length")
+        for index, (item, old_item) in enumerate(zip(new, old, strict=True)):
+            _same_structure(item, old_item, f"{where}[{index}]")
+    elif type(new) is dict or type(new) is list:
+        raise _broken(f"{where} is no longer a single value")
+
+
 @hookimpl
-def fathom_maskers(settings: Settings) -> list[Masker]:
+def fathom_maskers(settings: Settings) -> list[OtlpMasker]:
     config = load_masking_settings()
     if config.callback_url is None:
         return []

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import copy
 import gzip
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,13 +33,33 @@ def redact(value: Any) -> Any:
     return value
 
 
+def redact_attribute_values(resource_spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A callback written for Langfuse: it walks the OTLP export to the span attributes and
+    redacts their string values, JSON-encoded ones (inputs, outputs) inside the JSON."""
+    for resource in resource_spans:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                for attribute in span["attributes"]:
+                    value = attribute["value"]
+                    if "stringValue" not in value:
+                        continue
+                    try:
+                        value["stringValue"] = json.dumps(redact(json.loads(value["stringValue"])))
+                    except ValueError:
+                        value["stringValue"] = redact(value["stringValue"])
+    return resource_spans
+
+
 @pytest.fixture
 async def callback(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {"headers": []}
+    seen: dict[str, Any] = {"headers": [], "exports": []}
 
     async def mask(request: web.Request) -> web.Response:
         seen["headers"].append(dict(request.headers))
         payload = await request.json()
+        if isinstance(payload, list):  # an OTLP export's resourceSpans, as Langfuse sends
+            seen["exports"].append(copy.deepcopy(payload))
+            return web.json_response(redact_attribute_values(payload))
         return web.json_response(
             {"events": [{**e, "body": redact(e["body"])} for e in payload["events"]]}
         )
@@ -105,6 +128,12 @@ async def test_batch_otlp_and_scores_are_masked_before_storage(
     )
     generations = [o for o in trace["observations"] if o["type"] == "GENERATION"]
     assert "[MASKED]" in {m["content"] for g in generations for m in g["input"]}
+    # The callback got the export as Langfuse sends a protobuf one: resourceSpans in
+    # protobuf's JSON mapping (base64 ids).
+    (export,) = callback["exports"]
+    span = export[0]["scopeSpans"][0]["spans"][0]
+    assert base64.b64decode(span["traceId"]).hex() == trace_ids[0]
+    assert span["kind"] == "SPAN_KIND_INTERNAL"
 
     response = await masked_client.post(
         "/api/public/scores",
@@ -168,3 +197,86 @@ async def test_failing_callback_keeps_or_drops_batch_events(
         await asyncio.sleep(1)
         missing = await client.get(f"/api/public/traces/{trace_id}", headers=basic_auth())
         assert missing.status == 404
+
+
+def otlp_json_export(trace_id: str, text: str) -> dict[str, Any]:
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "my-instrumentation"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": "00f067aa0ba902b7",
+                                "name": "root",
+                                "startTimeUnixNano": "1764000000000000000",
+                                "endTimeUnixNano": "1764000001000000000",
+                                "attributes": [
+                                    {
+                                        "key": "langfuse.observation.input",
+                                        "value": {"stringValue": json.dumps({"q": text})},
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+async def test_an_otlp_json_export_is_sent_as_received_and_stored_masked(
+    masked_client: TestClient, callback: dict[str, Any]
+) -> None:
+    trace_id = uuid.uuid4().hex
+    export = otlp_json_export(trace_id, "my secret")
+
+    response = await masked_client.post(
+        "/api/public/otel/v1/traces", json=export, headers=basic_auth()
+    )
+
+    assert response.status == 200
+    trace = await wait_for(
+        masked_client, f"/api/public/traces/{trace_id}", lambda t: len(t["observations"]) == 1
+    )
+    assert trace["observations"][0]["input"] == {"q": "[MASKED]"}
+    assert callback["exports"] == [export["resourceSpans"]]
+
+
+async def test_a_fail_closed_callback_drops_an_otlp_export(
+    telemetry_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def moves_spans(request: web.Request) -> web.Response:
+        export = await request.json()
+        export[0]["scopeSpans"][0]["spans"][0]["spanId"] = "0000000000000001"
+        return web.json_response(export)
+
+    app = web.Application()
+    app.router.add_post("/mask", moves_spans)
+    server = await aiohttp_server(app)
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_FAIL_CLOSED", "true")
+    client = await aiohttp_client(
+        create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)
+    )
+    trace_id = uuid.uuid4().hex
+
+    response = await client.post(
+        "/api/public/otel/v1/traces",
+        json=otlp_json_export(trace_id, "my secret"),
+        headers=basic_auth(),
+    )
+
+    assert response.status == 200  # the exporter is never told, as upstream
+    assert "breaks the schema" in caplog.text
+    await asyncio.sleep(1)
+    missing = await client.get(f"/api/public/traces/{trace_id}", headers=basic_auth())
+    assert missing.status == 404

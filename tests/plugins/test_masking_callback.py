@@ -60,6 +60,54 @@ def redact(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return masked
 
 
+def make_export() -> list[dict[str, Any]]:
+    """The `resourceSpans` of an OTLP/JSON export, as the callback receives them."""
+    return [
+        {
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "a"}}]},
+            "scopeSpans": [
+                {
+                    "scope": {"name": "langfuse-sdk", "version": "5.0.4"},
+                    "spans": [
+                        {
+                            "traceId": "nXWM4y5bmYHA/ckwtQW//g==",
+                            "spanId": "+whBAfMvR0E=",
+                            "name": "chat",
+                            "kind": "SPAN_KIND_INTERNAL",
+                            "startTimeUnixNano": "1796569837103818747",
+                            "attributes": [
+                                {
+                                    "key": "langfuse.observation.input",
+                                    "value": {"stringValue": '{"q": "my secret is 42"}'},
+                                },
+                                {"key": "tags", "value": {"arrayValue": {"values": []}}},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def redact_export(resource_spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A masking policy written for Langfuse's callback: attribute values, by OTLP path."""
+    masked = copy.deepcopy(resource_spans)
+    for resource in masked:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                for attribute in span["attributes"]:
+                    text = attribute["value"].get("stringValue")
+                    if text is not None and "secret" in text:
+                        attribute["value"]["stringValue"] = REDACTED
+    return masked
+
+
+def first_span(resource_spans: list[dict[str, Any]]) -> dict[str, Any]:
+    span: dict[str, Any] = resource_spans[0]["scopeSpans"][0]["spans"][0]
+    return span
+
+
 @dataclass
 class Callback:
     """A masking service with one route per behaviour and a log of what it received."""
@@ -156,7 +204,40 @@ async def callback() -> AsyncIterator[Callback]:
         # 307 keeps the method and the body, so the callback may live behind a redirect.
         raise web.HTTPTemporaryRedirect(location="/mask")
 
+    async def mask_otlp(request: web.Request) -> web.Response:
+        return web.json_response(redact_export(await received(request)))
+
+    async def otlp_moved_span(request: web.Request) -> web.Response:
+        masked = redact_export(await received(request))
+        first_span(masked)["spanId"] = "AAAAAAAAAAE="
+        return web.json_response(masked)
+
+    async def otlp_added_field(request: web.Request) -> web.Response:
+        masked = redact_export(await received(request))
+        first_span(masked)["attributes"][0]["value"]["note"] = "masked"
+        return web.json_response(masked)
+
+    async def otlp_dropped_attribute(request: web.Request) -> web.Response:
+        masked = redact_export(await received(request))
+        first_span(masked)["attributes"].pop()
+        return web.json_response(masked)
+
+    async def otlp_value_to_object(request: web.Request) -> web.Response:
+        masked = redact_export(await received(request))
+        first_span(masked)["name"] = {"masked": True}
+        return web.json_response(masked)
+
+    async def otlp_events_shape(request: web.Request) -> web.Response:
+        await received(request)
+        return web.json_response({"events": []})
+
     app.router.add_post("/mask", mask)
+    app.router.add_post("/otlp", mask_otlp)
+    app.router.add_post("/otlp-moved-span", otlp_moved_span)
+    app.router.add_post("/otlp-added-field", otlp_added_field)
+    app.router.add_post("/otlp-dropped-attribute", otlp_dropped_attribute)
+    app.router.add_post("/otlp-value-to-object", otlp_value_to_object)
+    app.router.add_post("/otlp-events-shape", otlp_events_shape)
     app.router.add_post("/flaky-client-error", flaky_client_error)
     app.router.add_post("/json-as-text", json_as_text)
     app.router.add_post("/no-content", no_content)
@@ -418,6 +499,53 @@ async def test_schema_breaking_answers_are_failures(
     # Retried like any failed attempt: two attempts for each masker.
     assert callback.calls(path) == 4
     assert "not JSON" in caplog.text or "breaks the schema" in caplog.text
+
+
+# --- OTLP exports, as Langfuse sends them -----------------------------------------------
+
+
+async def test_an_otlp_export_is_sent_as_its_resource_spans_and_masked(
+    callback: Callback, make_masker: Any
+) -> None:
+    masked = await make_masker(callback.url("/otlp")).mask_otlp(
+        "project-1", "org-1", make_export(), {}
+    )
+
+    assert masked == redact_export(make_export())
+    assert first_span(masked)["attributes"][0]["value"]["stringValue"] == REDACTED
+    path, headers, body = callback.requests[0]
+    assert body == make_export()  # the bare array, as Langfuse posts it
+    assert headers["X-Langfuse-Project-Id"] == "project-1"
+
+
+async def test_an_empty_export_is_not_sent(callback: Callback, make_masker: Any) -> None:
+    assert await make_masker(callback.url("/otlp")).mask_otlp("p", "o", [], {}) == []
+    assert callback.requests == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/otlp-moved-span",
+        "/otlp-added-field",
+        "/otlp-dropped-attribute",
+        "/otlp-value-to-object",
+        "/otlp-events-shape",
+    ],
+)
+async def test_an_otlp_answer_must_keep_the_structure_and_the_span_ids(
+    callback: Callback, make_masker: Any, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "fathom.plugins.builtin.masking_callback"):
+        kept = await make_masker(callback.url(path)).mask_otlp("p", "o", make_export(), {})
+        dropped = await make_masker(callback.url(path), fail_closed=True).mask_otlp(
+            "p", "o", make_export(), {}
+        )
+
+    assert kept == make_export()  # fail-open: the export goes on unmasked
+    assert dropped is None  # fail-closed: the whole export is dropped
+    assert callback.calls(path) == 4  # retried like any failed attempt
+    assert "breaks the schema" in caplog.text and "an OTLP export" in caplog.text
 
 
 # --- settings and the hook -----------------------------------------------------------------
