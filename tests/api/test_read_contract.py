@@ -417,6 +417,17 @@ async def test_observations_v1_list_filters(api: Api) -> None:
     )
 
 
+async def test_page_limits_are_upstreams(api: Api) -> None:
+    # Page-based lists take at most 100 per page (upstream's publicApiPaginationZod), the v2
+    # cursor list of observations 1000.
+    for path in ("/api/public/traces", "/api/public/observations"):
+        assert (await api.get(path, limit="100"))["meta"]["limit"] == 100
+        body = await api.get(path, status=400, limit="101")
+        assert body["error"] == "InvalidRequestError", path
+    assert "data" in await api.get("/api/public/v2/observations", limit="1000")
+    await api.get("/api/public/v2/observations", status=400, limit="1001")
+
+
 async def test_observations_v2_field_groups_and_price_fields(api: Api) -> None:
     body = await api.get("/api/public/v2/observations", traceId=T)
     assert ids(body) == [EVENT, GEN, SPAN] and body["meta"] == {}

@@ -115,7 +115,7 @@ async def list_observations(request: web.Request) -> web.Response:
     q = request.query
     query = _filters(q, "StartTime")
     query.page = params.integer(q, "page", 1)
-    query.limit = params.integer(q, "limit", 50, maximum=1000)
+    query.limit = params.integer(q, "limit", 50, maximum=100)
     page = await use(request, TelemetryStore).list_observations(project, query)
     models = await matched_models(request, page.items)
     return json_response(

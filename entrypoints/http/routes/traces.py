@@ -137,7 +137,7 @@ async def list_traces(request: web.Request) -> web.Response:
     conditions = params.filter_state(q)
     query = TraceQuery(
         page=params.integer(q, "page", 1),
-        limit=params.integer(q, "limit", 50, maximum=1000),
+        limit=params.integer(q, "limit", 50, maximum=100),
         user_id=params.string(q, "userId"),
         name=params.string(q, "name"),
         session_id=params.string(q, "sessionId"),
