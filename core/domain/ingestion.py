@@ -278,7 +278,8 @@ _JS_TYPE_NAMES: Final[dict[type, str]] = {
 }
 
 
-def _received(value: Any) -> str:
+def js_type_name(value: Any) -> str:
+    """How upstream's validator names the JSON type of a value it did not expect."""
     if value is UNSET:
         return "undefined"
     return _JS_TYPE_NAMES.get(type(value), type(value).__name__)
@@ -286,7 +287,7 @@ def _received(value: Any) -> str:
 
 def _type_issue(path: tuple[str | int, ...], expected: str, value: Any) -> Issue:
     return Issue(
-        path, f"Invalid input: expected {expected}, received {_received(value)}", "invalid_type"
+        path, f"Invalid input: expected {expected}, received {js_type_name(value)}", "invalid_type"
     )
 
 
@@ -970,7 +971,7 @@ def parse_event(raw: Any, *, internal: bool = False) -> ParsedEvent | EventError
             Issue(
                 ("type",),
                 f"Invalid input: expected one of {_EVENT_TYPE_CHOICES}, received "
-                + (json.dumps(event_type) if type(event_type) is str else _received(event_type)),
+                + (json.dumps(event_type) if type(event_type) is str else js_type_name(event_type)),
                 "invalid_union",
             )
         )

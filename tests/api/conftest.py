@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -38,6 +40,47 @@ async def client(
     )
     runtime = Runtime(settings)
     yield await aiohttp_client(create_app(runtime, with_worker=True))
+
+
+# The engines a read suite runs on: its `client` fixture takes these as params and builds
+# the app with `app_on_engine`.
+ENGINES = ["chdb", "clickhouse-http"]
+
+
+async def app_on_engine(
+    request: pytest.FixtureRequest,
+    telemetry_data_dir: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    database: str,
+) -> TestClient:
+    """The whole app with its worker, on the embedded engine or on a ClickHouse HTTP server
+    (tables in `database`), as `request.param` says."""
+    telemetry: dict[str, Any] = {}
+    data_dir = telemetry_data_dir
+    if request.param == "clickhouse-http":
+        url = request.getfixturevalue("clickhouse_http_url")
+        telemetry = {"kind": "clickhouse", "url": url, "database": database}
+        # Queue and blobs of their own: a job left by one engine's run is not the other's.
+        data_dir = telemetry_data_dir / "http"
+    settings = make_settings(
+        data_dir,
+        queue={"kind": "local", "backoff_base_seconds": 0.1},
+        **({"telemetry": telemetry} if telemetry else {}),
+    )
+    return await aiohttp_client(create_app(Runtime(settings), with_worker=True))
+
+
+@dataclass
+class Api:
+    """GETs of the public API that check the status and give the JSON body."""
+
+    client: TestClient
+
+    async def get(self, path: str, status: int = 200, **params: str) -> Any:
+        response = await self.client.get(path, headers=basic_auth(), params=params)
+        body = await response.json()
+        assert response.status == status, body
+        return body
 
 
 async def wait_for(

@@ -11,7 +11,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from fathom.entrypoints.bootstrap import Runtime
-from fathom.entrypoints.http.app import create_app
-from tests.api.conftest import wait_for
-from tests.conftest import PROJECT_ID, basic_auth, make_settings
+from tests.api.conftest import ENGINES, Api, app_on_engine, wait_for
+from tests.conftest import PROJECT_ID, basic_auth
 
 T = "rc-trace"  # a trace with three observations and one score of each data type
 T2 = "rc-trace-2"  # a second trace in the same session, no model, no scores
@@ -148,37 +145,13 @@ SEED = [
 SCORE_IDS = {f"{T}-{kind}" for kind in ("num", "cat", "bool", "text", "corr", "sess", "run")}
 
 
-@pytest.fixture(params=["chdb", "clickhouse-http"])
+@pytest.fixture(params=ENGINES)
 async def client(
     request: pytest.FixtureRequest,
     telemetry_data_dir: Path,
     aiohttp_client: Callable[..., Awaitable[TestClient]],
 ) -> TestClient:
-    """The whole app with its worker, on the embedded engine or a ClickHouse HTTP server."""
-    telemetry: dict[str, Any] = {}
-    data_dir = telemetry_data_dir
-    if request.param == "clickhouse-http":
-        url = request.getfixturevalue("clickhouse_http_url")
-        telemetry = {"kind": "clickhouse", "url": url, "database": "read_contract"}
-        # Queue and blobs of their own: a job left by one engine's run is not the other's.
-        data_dir = telemetry_data_dir / "http"
-    settings = make_settings(
-        data_dir,
-        queue={"kind": "local", "backoff_base_seconds": 0.1},
-        **({"telemetry": telemetry} if telemetry else {}),
-    )
-    return await aiohttp_client(create_app(Runtime(settings), with_worker=True))
-
-
-@dataclass
-class Api:
-    client: TestClient
-
-    async def get(self, path: str, status: int = 200, **params: str) -> Any:
-        response = await self.client.get(path, headers=basic_auth(), params=params)
-        body = await response.json()
-        assert response.status == status, body
-        return body
+    return await app_on_engine(request, telemetry_data_dir, aiohttp_client, "read_contract")
 
 
 @pytest.fixture

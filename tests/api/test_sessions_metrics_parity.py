@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from fathom.entrypoints.bootstrap import Runtime
-from fathom.entrypoints.http.app import create_app
-from tests.api.conftest import wait_for
-from tests.conftest import PROJECT_ID, basic_auth, make_settings
+from tests.api.conftest import ENGINES, app_on_engine, wait_for
+from tests.api.conftest import Api as JsonApi
+from tests.conftest import PROJECT_ID, basic_auth
 
 DAY_1 = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
 DAY_2 = DAY_1 + timedelta(days=1)
@@ -142,38 +140,17 @@ SEED = [
 WINDOW = {"fromTimestamp": ts(DAY_1, -3600), "toTimestamp": ts(DAY_3, 3600)}
 
 
-@pytest.fixture(params=["chdb", "clickhouse-http"])
+@pytest.fixture(params=ENGINES)
 async def client(
     request: pytest.FixtureRequest,
     telemetry_data_dir: Path,
     aiohttp_client: Callable[..., Awaitable[TestClient]],
 ) -> TestClient:
-    """The whole app with its worker, on the embedded engine or a ClickHouse HTTP server."""
-    telemetry: dict[str, Any] = {}
-    data_dir = telemetry_data_dir
-    if request.param == "clickhouse-http":
-        url = request.getfixturevalue("clickhouse_http_url")
-        telemetry = {"kind": "clickhouse", "url": url, "database": "sessions_metrics_parity"}
-        # Queue and blobs of their own: a job left by one engine's run is not the other's.
-        data_dir = telemetry_data_dir / "http"
-    settings = make_settings(
-        data_dir,
-        queue={"kind": "local", "backoff_base_seconds": 0.1},
-        **({"telemetry": telemetry} if telemetry else {}),
-    )
-    return await aiohttp_client(create_app(Runtime(settings), with_worker=True))
+    database = "sessions_metrics_parity"
+    return await app_on_engine(request, telemetry_data_dir, aiohttp_client, database)
 
 
-@dataclass
-class Api:
-    client: TestClient
-
-    async def get(self, path: str, status: int = 200, **params: str) -> Any:
-        response = await self.client.get(path, headers=basic_auth(), params=params)
-        body = await response.json()
-        assert response.status == status, body
-        return body
-
+class Api(JsonApi):
     async def get_pairs(self, path: str, pairs: list[tuple[str, str]]) -> Any:
         response = await self.client.get(path, headers=basic_auth(), params=pairs)
         body = await response.json()

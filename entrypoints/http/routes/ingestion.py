@@ -8,7 +8,7 @@ from aiohttp import web
 
 from fathom.core.domain.access import AccessLevel
 from fathom.core.domain.errors import Forbidden, InvalidInput
-from fathom.core.domain.ingestion import INVALID_REQUEST_MESSAGE
+from fathom.core.domain.ingestion import INVALID_REQUEST_MESSAGE, js_type_name
 from fathom.core.usecases.access import ORGANIZATION_KEY_ON_PROJECT_ROUTE
 from fathom.core.usecases.ingestion import (
     OTLP_JSON,
@@ -50,28 +50,13 @@ async def ingestion(request: web.Request) -> web.Response:
 def _envelope_issues(body: Any) -> list[str]:
     """Upstream's `{batch: unknown[], metadata?: json}` check: the messages of its issues."""
     if type(body) is not dict:
-        return [f"Expected object, received {_zod_type(body)}"]
+        return [f"Expected object, received {js_type_name(body)}"]
     if "batch" not in body:
         return ["Required"]
     batch = body["batch"]
     if type(batch) is not list:
-        return [f"Expected array, received {_zod_type(batch)}"]
+        return [f"Expected array, received {js_type_name(batch)}"]
     return []
-
-
-_ZOD_TYPE_NAMES: dict[type, str] = {
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    list: "array",
-    dict: "object",
-    type(None): "null",
-}
-
-
-def _zod_type(value: Any) -> str:
-    return _ZOD_TYPE_NAMES.get(type(value), "unknown")
 
 
 @routes.post("/api/public/otel/v1/traces")
