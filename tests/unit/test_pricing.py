@@ -23,24 +23,9 @@ from fathom.core.domain.pricing import (
     usage_exceeds_total,
 )
 from fathom.plugins.builtin.model_catalog import load_default_models, parse_model
+from tests.unit.conftest import catalog_model
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def models() -> list[Model]:
-    return load_default_models()
-
-
-@pytest.fixture(scope="module")
-def matcher(models: list[Model]) -> ModelMatcher:
-    return ModelMatcher(models)
-
-
-def _model(matcher: ModelMatcher, name: str) -> Model:
-    model = matcher.match(name, NOW)
-    assert model is not None, name
-    return model
 
 
 # --- the catalog ------------------------------------------------------------------------------
@@ -210,7 +195,7 @@ def test_matcher_memo_is_bounded() -> None:
 
 
 def test_large_context_tier_switches_above_threshold(matcher: ModelMatcher) -> None:
-    gemini = _model(matcher, "gemini-2.5-pro")
+    gemini = catalog_model(matcher, "gemini-2.5-pro")
     at_threshold = {"input": 150_000, "input_cached_tokens": 50_000, "output": 1_000}
     assert select_pricing_tier(gemini, at_threshold).name == "Standard"
     above = {"input": 150_000, "input_cached_tokens": 50_001, "output": 1_000}
@@ -231,7 +216,7 @@ def test_large_context_tier_switches_above_threshold(matcher: ModelMatcher) -> N
 
 
 def test_attribute_tiers_by_priority(matcher: ModelMatcher) -> None:
-    gpt54 = _model(matcher, "gpt-5.4")
+    gpt54 = catalog_model(matcher, "gpt-5.4")
     small, large = {"input": 1_000}, {"input": 300_000}
     assert select_pricing_tier(gpt54, small).name == "Standard"
     assert select_pricing_tier(gpt54, large).name == "Large Context (>272K)"
@@ -254,7 +239,7 @@ def test_attribute_tiers_by_priority(matcher: ModelMatcher) -> None:
 
 
 def test_tier_selection_needs_usage(matcher: ModelMatcher) -> None:
-    gpt4o = _model(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     assert select_pricing_tier(gpt4o, {}) is None
     assert select_pricing_tier(gpt4o, None) is None
     assert select_pricing_tier(gpt4o, {"input": 0}).name == "Standard"
@@ -302,7 +287,7 @@ def test_attribute_values_compare_as_strings() -> None:
 
 
 def test_cost_of_gpt4o_usage(matcher: ModelMatcher) -> None:
-    gpt4o = _model(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     result = calculate_cost(
         gpt4o, {"input": 1_000_000, "output": 100_000, "input_cached_tokens": 10, "audio": 5}
     )
@@ -329,14 +314,14 @@ def test_cost_uses_decimal_arithmetic() -> None:
 
 
 def test_total_price_prices_total_usage(matcher: ModelMatcher) -> None:
-    embedding = _model(matcher, "text-embedding-3-small")
+    embedding = catalog_model(matcher, "text-embedding-3-small")
     result = calculate_cost(embedding, {"input": 400, "total": 500})
     assert result.cost_details == {"total": 1e-05}
     assert result.total_cost == 1e-05
 
 
 def test_no_priced_key_gives_no_total(matcher: ModelMatcher) -> None:
-    gpt4o = _model(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     assert calculate_cost(gpt4o, {"images": 3}) == ({}, None, "Standard")
     assert calculate_cost(None, {"input": 3}) == ({}, None, None)
     assert calculate_cost(gpt4o, {}) == ({}, None, None)
@@ -376,7 +361,7 @@ def test_usage_without_total_gets_the_sum_of_all_keys() -> None:
 
 
 def test_calculated_cost_when_nothing_was_ingested(matcher: ModelMatcher) -> None:
-    gpt4o = _model(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     result = infer_usage_and_cost({"input": 1000, "output": 200}, None, gpt4o)
     assert result.usage_details == {"input": 1000, "output": 200, "total": 1200}
     assert result.cost_details == {"input": 0.0025, "output": 0.002, "total": 0.0045000000000000005}
@@ -385,7 +370,7 @@ def test_calculated_cost_when_nothing_was_ingested(matcher: ModelMatcher) -> Non
 
 
 def test_ingested_cost_wins_over_calculated(matcher: ModelMatcher) -> None:
-    gpt4o = _model(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     result = infer_usage_and_cost(
         {"input": 1000, "output": 200}, {"input": 1.0, "output": 2.0, "total": 5.0}, gpt4o
     )
@@ -427,7 +412,7 @@ def test_no_model_no_cost() -> None:
 
 
 def test_tokenized_usage_is_priced(matcher: ModelMatcher) -> None:
-    gpt4o = _model(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     assert needs_tokenization(gpt4o, {}, "DEFAULT")
     assert needs_tokenization(gpt4o, None, None)
     assert not needs_tokenization(gpt4o, {"input": 1}, "DEFAULT")
@@ -440,7 +425,7 @@ def test_tokenized_usage_is_priced(matcher: ModelMatcher) -> None:
 
 
 def test_tier_uses_final_usage_and_model_parameters(matcher: ModelMatcher) -> None:
-    gpt54 = _model(matcher, "gpt-5.4")
+    gpt54 = catalog_model(matcher, "gpt-5.4")
     result = infer_usage_and_cost(
         {"input": 300_000, "output": 1_000},
         None,

@@ -43,26 +43,11 @@ from fathom.core.usecases.models import (
 )
 from fathom.core.usecases.pricing import PriceObservations, StaticModels
 from fathom.plugins.builtin.model_catalog import load_default_models
+from tests.unit.conftest import catalog_model
 from tests.unit.fakes import FakeClock, InMemoryRecordStore, SequentialIds
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PROJECT = "p1"
-
-
-@pytest.fixture(scope="module")
-def builtin() -> list[Model]:
-    return load_default_models()
-
-
-@pytest.fixture(scope="module")
-def matcher(builtin: list[Model]) -> ModelMatcher:
-    return ModelMatcher(builtin)
-
-
-def _builtin(matcher: ModelMatcher, name: str) -> Model:
-    model = matcher.match(name, NOW)
-    assert model is not None, name
-    return model
 
 
 def _tier(
@@ -135,25 +120,25 @@ def test_match_pattern_is_an_unanchored_case_sensitive_regex_search() -> None:
 def test_inline_case_insensitive_prefix_makes_the_pattern_case_insensitive(
     matcher: ModelMatcher,
 ) -> None:
-    assert _builtin(matcher, "GPT-4o").model_name == "gpt-4o"
-    assert _builtin(matcher, "OpenAI/gpt-4o").model_name == "gpt-4o"
+    assert catalog_model(matcher, "GPT-4o").model_name == "gpt-4o"
+    assert catalog_model(matcher, "OpenAI/gpt-4o").model_name == "gpt-4o"
     # The built-in patterns are anchored: a suffix is another model (or none).
     found = matcher.match("gpt-4o-mystery", NOW)
     assert found is None or found.model_name != "gpt-4o"
 
 
 def test_every_builtin_pattern_carries_the_inline_flag_and_compiles(
-    builtin: list[Model],
+    models: list[Model],
 ) -> None:
-    assert all(model.match_pattern.startswith("(?i)") for model in builtin)
-    assert all(compile_pattern(model.match_pattern) is not None for model in builtin)
+    assert all(model.match_pattern.startswith("(?i)") for model in models)
+    assert all(compile_pattern(model.match_pattern) is not None for model in models)
 
 
 def test_project_model_overrides_the_builtin_in_its_own_project_only(
-    builtin: list[Model],
+    models: list[Model],
 ) -> None:
     own = _model("own-gpt-4o", "(?i)^gpt-4o$", project_id=PROJECT)
-    matcher = ModelMatcher([*builtin, own])
+    matcher = ModelMatcher([*models, own])
     assert matcher.match("gpt-4o", NOW, PROJECT) is own
     found = matcher.match("gpt-4o", NOW, "another-project")
     assert found is not None and found.is_langfuse_managed
@@ -237,7 +222,7 @@ def test_broken_condition_regex_fails_safe() -> None:
 def test_attribute_condition_needs_the_exact_top_level_key_with_a_listed_value(
     matcher: ModelMatcher,
 ) -> None:
-    gpt4o = _builtin(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     usage = {"input": 1_000}
     for parameters in ({"service_tier": "fast"}, {"service_tier": "priority"}):
         assert select_pricing_tier(gpt4o, usage, model_parameters=parameters).name == "Fast mode"
@@ -262,7 +247,7 @@ def test_tier_matching_needs_at_least_one_usage_key_even_a_zero() -> None:
 
 
 def test_builtin_large_context_tier_above_200k_prompt_tokens(matcher: ModelMatcher) -> None:
-    gemini = _builtin(matcher, "gemini-2.5-pro")
+    gemini = catalog_model(matcher, "gemini-2.5-pro")
     assert select_pricing_tier(gemini, {"input": 200_000}).name == "Standard"
     assert select_pricing_tier(gemini, {"input": 150_000, "input_cached": 60_000}).name == (
         "Large Context"
@@ -273,7 +258,7 @@ def test_usage_pricing_tier_name_is_recorded_even_when_cost_was_ingested(
     matcher: ModelMatcher,
 ) -> None:
     priced = infer_usage_and_cost(
-        {"input": 10}, {"total": 1.5}, _builtin(matcher, "gpt-4o"), model_parameters=None
+        {"input": 10}, {"total": 1.5}, catalog_model(matcher, "gpt-4o"), model_parameters=None
     )
     assert priced.tier_name == "Standard"
     assert priced.cost_details == {"total": 1.5} and priced.total_cost == 1.5
@@ -284,7 +269,7 @@ def test_usage_pricing_tier_name_is_recorded_even_when_cost_was_ingested(
 
 def test_ingested_cost_wins_over_inferred_cost(matcher: ModelMatcher) -> None:
     priced = infer_usage_and_cost(
-        {"input": 1_000, "output": 1_000}, {"input": 0.5}, _builtin(matcher, "gpt-4o")
+        {"input": 1_000, "output": 1_000}, {"input": 0.5}, catalog_model(matcher, "gpt-4o")
     )
     assert priced.cost_details == {"input": 0.5, "total": 0.5}
 
@@ -328,7 +313,7 @@ def test_costs_use_exact_decimal_prices(matcher: ModelMatcher) -> None:
     # decimal.js `price.mul(units).toNumber()`: 0.1 + 0.2 style float error must not appear.
     model = _model(tiers=(_tier("Standard", 0, {"input": 0.0000025}),))
     assert calculate_cost(model, {"input": 3}).cost_details["input"] == 0.0000075
-    gpt4o = _builtin(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     assert calculate_cost(gpt4o, {"input": 1_000_000}).cost_details["input"] == 2.5
 
 
@@ -443,7 +428,7 @@ def test_openai_chat_messages_get_overhead_only_for_chat_tokenizer_models(
     messages = [{"role": "user", "name": "ann", "content": "hello there"}]
     counter = ModelTokenCounter(WordEncoding())
     # 3 per message + role(1) + name(1) + 1 per name + content(2), then 3 reply priming.
-    assert counter.count(_builtin(matcher, "gpt-4o"), messages) == 11
+    assert counter.count(catalog_model(matcher, "gpt-4o"), messages) == 11
     # A tiktoken model outside upstream's chat list counts the messages as JSON text, even
     # with per-message overhead configured.
     turbo = _model(
@@ -460,7 +445,7 @@ def test_openai_chat_messages_get_overhead_only_for_chat_tokenizer_models(
 def test_strings_are_counted_as_is_and_other_values_as_json_text(matcher: ModelMatcher) -> None:
     encoding = WordEncoding()
     counter = ModelTokenCounter(encoding)
-    gpt4o = _builtin(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     assert counter.count(gpt4o, "one two three") == 3
     assert counter.count(gpt4o, {"a": "b c"}) == 2
     assert encoding.texts[-1] == '{"a":"b c"}'
@@ -471,7 +456,7 @@ def test_strings_are_counted_as_is_and_other_values_as_json_text(matcher: ModelM
 def test_claude_counts_the_stored_text_without_parsing_it(matcher: ModelMatcher) -> None:
     encoding = WordEncoding()
     counter = ModelTokenCounter(encoding)
-    claude = _builtin(matcher, "claude-2.1")
+    claude = catalog_model(matcher, "claude-2.1")
     assert counter.count(claude, '"x y"') == 2
     assert encoding.texts[-1] == '"x y"'
     counter.count(claude, [{"role": "user", "content": "hi"}])
@@ -489,7 +474,7 @@ def test_tokenizer_model_must_be_a_known_tiktoken_model() -> None:
 
 def test_only_truthy_inputs_are_counted_as_upstream_stores_them(matcher: ModelMatcher) -> None:
     counter = ModelTokenCounter(WordEncoding())
-    gpt4o = _builtin(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     for falsy in (None, "", 0, 0.0, False):
         assert counter.count(gpt4o, falsy) is None
     # An empty array is truthy in JavaScript and stored as "[]": a message-less chat.
@@ -507,24 +492,24 @@ def test_numbers_are_written_as_javascript_writes_them() -> None:
 
 def test_nan_text_is_not_json_and_is_counted_as_text(matcher: ModelMatcher) -> None:
     encoding = WordEncoding()
-    ModelTokenCounter(encoding).count(_builtin(matcher, "gpt-4o"), "NaN")
+    ModelTokenCounter(encoding).count(catalog_model(matcher, "gpt-4o"), "NaN")
     assert encoding.texts[-1] == "NaN"
 
 
 def test_total_tokens_only_when_a_count_is_non_zero(matcher: ModelMatcher) -> None:
     counter = ModelTokenCounter(WordEncoding())
-    gpt4o = _builtin(matcher, "gpt-4o")
+    gpt4o = catalog_model(matcher, "gpt-4o")
     assert count_usage(counter, gpt4o, "a b", "c") == {"input": 2, "output": 1, "total": 3}
     assert count_usage(counter, gpt4o, "   ", None) == {"input": 0}
 
 
-def test_unmatched_model_leaves_no_usage_cost_or_model_id(builtin: list[Model]) -> None:
+def test_unmatched_model_leaves_no_usage_cost_or_model_id(models: list[Model]) -> None:
     # Upstream recomputes usage/cost on every merge; a stored row whose model name changed to
     # an unknown one loses the old model's inferred usage and cost.
     observation = Observation("o", PROJECT, "t", ObservationType.GENERATION, NOW)
     observation.model = "gpt-4o"
     observation.input = "a b c"
-    price = PriceObservations(StaticModels(builtin), ModelTokenCounter(WordEncoding()))
+    price = PriceObservations(StaticModels(models), ModelTokenCounter(WordEncoding()))
     asyncio.run(price(PROJECT, [observation]))
     assert observation.internal_model_id is not None and observation.usage_details
     observation.model = "no-such-model"
@@ -534,12 +519,12 @@ def test_unmatched_model_leaves_no_usage_cost_or_model_id(builtin: list[Model]) 
     assert observation.total_cost is None and observation.usage_pricing_tier_name is None
 
 
-def test_error_level_generation_is_not_tokenized(builtin: list[Model]) -> None:
+def test_error_level_generation_is_not_tokenized(models: list[Model]) -> None:
     observation = Observation("o", PROJECT, "t", ObservationType.GENERATION, NOW)
     observation.model = "gpt-4o"
     observation.input = "a b c"
     observation.level = Level.ERROR
-    price = PriceObservations(StaticModels(builtin), ModelTokenCounter(WordEncoding()))
+    price = PriceObservations(StaticModels(models), ModelTokenCounter(WordEncoding()))
     asyncio.run(price(PROJECT, [observation]))
     assert observation.internal_model_id is not None
     assert observation.usage_details == {} and observation.usage_pricing_tier_name is None
