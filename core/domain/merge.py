@@ -147,7 +147,9 @@ def merge_batch(
     seen_sessions: set[str] = set()
     for trace_id, trace_events in trace_groups.items():
         trace_events = _sorted(trace_events)
-        trace = merge_trace(project_id, trace_id, trace_events, stored_traces.get(trace_id), now)
+        trace = _merge_sorted_trace(
+            project_id, trace_id, trace_events, stored_traces.get(trace_id), now
+        )
         traces.append(trace)
         merged_trace_ids.add(trace_id)
         for event in reversed(trace_events):
@@ -231,7 +233,16 @@ def merge_trace(
     stored: Trace | None,
     now: datetime,
 ) -> Trace:
-    events = _sorted(events)
+    return _merge_sorted_trace(project_id, trace_id, _sorted(events), stored, now)
+
+
+def _merge_sorted_trace(
+    project_id: str,
+    trace_id: str,
+    events: list[TraceEvent],
+    stored: Trace | None,
+    now: datetime,
+) -> Trace:
     if stored is not None:
         trace = copy.copy(stored)
         if trace.created_at is None:
