@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -1198,11 +1198,11 @@ async def test_metrics_time_dimension_per_day(
             timeDimension={"granularity": "day"},
         ),
     )
-    # Every day of the window appears, empty days as zero.
+    # Every day of the window appears, empty days as zero; day buckets are dates.
     assert rows == [
-        {"time_dimension": datetime(2026, 3, 4, tzinfo=UTC), "count_count": 3},
-        {"time_dimension": datetime(2026, 3, 5, tzinfo=UTC), "count_count": 1},
-        {"time_dimension": datetime(2026, 3, 6, tzinfo=UTC), "count_count": 0},
+        {"time_dimension": date(2026, 3, 4), "count_count": 3},
+        {"time_dimension": date(2026, 3, 5), "count_count": 1},
+        {"time_dimension": date(2026, 3, 6), "count_count": 0},
     ]
 
 

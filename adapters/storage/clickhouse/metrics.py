@@ -224,6 +224,8 @@ _GRANULARITIES: dict[str, tuple[str, str]] = {
     "month": ("toStartOfMonth({x})", "INTERVAL 1 MONTH"),
 }
 
+_DATE_GRANULARITIES = frozenset({"day", "week", "month"})
+
 _STRING_OPS = {
     "=": "{x} = {v}",
     "!=": "ifNull({x} != {v}, true)",
@@ -253,6 +255,9 @@ class _BuiltQuery:
     sql: str
     params: Params
     integer_keys: set[str] = field(default_factory=set)
+    # Day, week and month buckets are dates (upstream buckets them with toDate, toMonday and
+    # toStartOfMonth); minute and hour buckets stay datetimes.
+    date_buckets: bool = False
 
     def shape(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {k: _clean(v) for k, v in row.items()}
@@ -260,6 +265,10 @@ class _BuiltQuery:
             value = out.get(key)
             if isinstance(value, float):
                 out[key] = int(value)
+        if self.date_buckets:
+            bucket = out.get("time_dimension")
+            if isinstance(bucket, datetime):
+                out["time_dimension"] = bucket.date()
         return out
 
 
@@ -580,4 +589,9 @@ class MetricsQuery:
             + (f" ORDER BY {', '.join(order_parts)}{fill}" if order_parts else "")
             + limit
         )
-        return _BuiltQuery(sql=sql, params=p, integer_keys=integer_keys)
+        return _BuiltQuery(
+            sql=sql,
+            params=p,
+            integer_keys=integer_keys,
+            date_buckets=granularity in _DATE_GRANULARITIES,
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -24,9 +24,6 @@ VIEWS = {"traces", "observations", "scores-numeric", "scores-categorical", "scor
 V2_ROW_LIMIT = 100
 # Upstream's public pagination schema caps every page at 100 rows.
 MAX_PAGE_LIMIT = 100
-# Upstream buckets these with toDate/toMonday/toStartOfMonth, so its rows carry a plain date.
-DATE_GRANULARITIES = {"day", "week", "month"}
-TIME_DIMENSION = "time_dimension"
 
 
 def _query_object(request: web.Request) -> dict[str, Any]:
@@ -42,36 +39,13 @@ def _query_object(request: web.Request) -> dict[str, Any]:
     return query
 
 
-def _auto_granularity(query: dict[str, Any]) -> str:
-    """Upstream's choice for `auto`: about 50 buckets over the query's window."""
-    start = datetime.fromisoformat(str(query["fromTimestamp"]).replace("Z", "+00:00"))
-    end = datetime.fromisoformat(str(query["toTimestamp"]).replace("Z", "+00:00"))
-    hours = (end - start).total_seconds() / 3600
-    for granularity, below_hours in (("minute", 2), ("hour", 72), ("day", 1440), ("week", 8760)):
-        if hours < below_hours:
-            return granularity
-    return "month"
-
-
-def _buckets_are_dates(query: dict[str, Any]) -> bool:
-    time_dimension = query.get("timeDimension")
-    if not isinstance(time_dimension, dict):
-        return False
-    granularity = time_dimension.get("granularity")
-    if granularity == "auto":
-        granularity = _auto_granularity(query)
-    return granularity in DATE_GRANULARITIES
-
-
-def _rows(rows: list[dict[str, Any]], *, date_buckets: bool) -> list[dict[str, Any]]:
+def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         for key, value in row.items():
-            if not isinstance(value, datetime):
-                continue
-            if key == TIME_DIMENSION and date_buckets:
-                row[key] = value.date().isoformat()
-            else:
+            if isinstance(value, datetime):
                 row[key] = iso(value)
+            elif isinstance(value, date):  # a day, week or month bucket
+                row[key] = value.isoformat()
     return rows
 
 
@@ -96,7 +70,7 @@ async def _run(request: web.Request, *, v2: bool) -> web.Response:
         config.setdefault("row_limit", config.pop("rowLimit", V2_ROW_LIMIT))
         query["config"] = config
     rows = await use(request, TelemetryStore).run_metrics_query(project, view, query)
-    return json_response({"data": _rows(rows, date_buckets=_buckets_are_dates(query))})
+    return json_response({"data": _rows(rows)})
 
 
 @routes.get("/api/public/metrics")
@@ -208,7 +182,7 @@ async def daily_metrics(request: web.Request) -> web.Response:
     days: dict[str, dict[str, Any]] = {}
     for row in traces:
         if row.get("count_count"):
-            day = row["time_dimension"].date().isoformat()
+            day = row["time_dimension"].isoformat()
             days[day] = {
                 "date": day,
                 "countTraces": row["count_count"],
@@ -220,7 +194,7 @@ async def daily_metrics(request: web.Request) -> web.Response:
     for row in observations:
         if not row.get("count_count"):
             continue
-        day = row["time_dimension"].date().isoformat()
+        day = row["time_dimension"].isoformat()
         entry = days.setdefault(
             day,
             {"date": day, "countTraces": 0, "countObservations": 0, "totalCost": 0.0, "usage": []},
