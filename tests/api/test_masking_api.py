@@ -22,6 +22,10 @@ from fathom.entrypoints.http.app import create_app
 from tests.api.conftest import wait_for
 from tests.conftest import ORG_ID, PROJECT_ID, basic_auth, make_settings
 
+# An attempt must not time out on a loaded machine: these tests count attempts and expect
+# the callback's answer.
+SLOW_MACHINE_TIMEOUT_MS = "10000"
+
 
 def redact(value: Any) -> Any:
     if isinstance(value, str):
@@ -79,6 +83,7 @@ async def masked_client(
     aiohttp_client: Callable[..., Awaitable[TestClient]],
 ) -> TestClient:
     monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", callback["url"])
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS)
     monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_PROPAGATED_HEADERS", "x-tenant")
     runtime = Runtime(make_settings(telemetry_data_dir))
     return await aiohttp_client(create_app(runtime, with_worker=True))
@@ -166,6 +171,7 @@ async def test_failing_callback_keeps_or_drops_batch_events(
     app.router.add_post("/mask", broken)
     server = await aiohttp_server(app)
     monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS)
     monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_FAIL_CLOSED", str(fail_closed).lower())
     client = await aiohttp_client(
         create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)
@@ -263,6 +269,7 @@ async def test_a_fail_closed_callback_drops_an_otlp_export(
     app.router.add_post("/mask", moves_spans)
     server = await aiohttp_server(app)
     monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
+    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS)
     monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_FAIL_CLOSED", "true")
     client = await aiohttp_client(
         create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)

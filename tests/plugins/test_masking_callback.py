@@ -270,6 +270,9 @@ async def maskers() -> AsyncIterator[list[MaskingCallback]]:
 def make_masker(maskers: list[MaskingCallback]) -> Any:
     def make(url: str, **options: Any) -> MaskingCallback:
         options.setdefault("backoff_base_seconds", 0.01)
+        # Tests that count attempts must not lose one to the 500 ms default on a loaded
+        # machine; the timeout tests set their own.
+        options.setdefault("timeout_ms", 10_000)
         masker = MaskingCallback(url, **options)
         maskers.append(masker)
         return masker
