@@ -166,8 +166,8 @@ def json_query(request: web.Request, name: str = "query") -> dict[str, Any]:
         raise _invalid(name, "is required (a JSON object)")
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise _invalid(name, f"is not valid JSON ({exc})") from None
+    except orjson.JSONDecodeError:
+        raise InvalidInput(f"Invalid JSON in {name} parameter") from None  # upstream's words
     if not isinstance(value, dict):
         raise _invalid(name, "must be a JSON object")
     return value

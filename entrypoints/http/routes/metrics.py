@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
@@ -24,19 +23,6 @@ VIEWS = {"traces", "observations", "scores-numeric", "scores-categorical", "scor
 V2_ROW_LIMIT = 100
 # Upstream's public pagination schema caps every page at 100 rows.
 MAX_PAGE_LIMIT = 100
-
-
-def _query_object(request: web.Request) -> dict[str, Any]:
-    raw = request.query.get("query")
-    if not raw:
-        raise InvalidInput("Invalid request data: query is required (a JSON object)")
-    try:
-        query = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidInput("Invalid JSON in query parameter") from None
-    if not isinstance(query, dict):
-        raise InvalidInput("Invalid request data: query must be a JSON object")
-    return query
 
 
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,7 +47,7 @@ def _tags(query: MultiMapping[str]) -> list[str]:
 
 async def _run(request: web.Request, *, v2: bool) -> web.Response:
     project = await project_id(request)
-    query = _query_object(request)
+    query = params.json_query(request)
     view = query.get("view")
     if view not in VIEWS:
         raise InvalidInput(f"Invalid request data: view must be one of {sorted(VIEWS)}")
