@@ -54,8 +54,41 @@ def redact_attribute_values(resource_spans: list[dict[str, Any]]) -> list[dict[s
     return resource_spans
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+MakeApp = Callable[..., Awaitable[TestClient]]
+
+
 @pytest.fixture
-async def callback(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> dict[str, Any]:
+def app_masked_by(
+    telemetry_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> MakeApp:
+    """Makes the whole app, with its worker, masking through a callback server on 127.0.0.1
+    that answers with `handler`; keyword arguments set other LANGFUSE_INGESTION_MASKING_*
+    variables (CALLBACK_FAIL_CLOSED="true", ...)."""
+
+    async def make(handler: Handler, **variables: str) -> TestClient:
+        app = web.Application()
+        app.router.add_post("/mask", handler)
+        server = await aiohttp_server(app)
+        monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
+        monkeypatch.setenv(
+            "LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS
+        )
+        for name, value in variables.items():
+            monkeypatch.setenv(f"LANGFUSE_INGESTION_MASKING_{name}", value)
+        return await aiohttp_client(
+            create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)
+        )
+
+    return make
+
+
+@pytest.fixture
+def callback() -> dict[str, Any]:
+    """A masking policy written for Langfuse, and what it was sent."""
     seen: dict[str, Any] = {"headers": [], "exports": []}
 
     async def mask(request: web.Request) -> web.Response:
@@ -68,25 +101,13 @@ async def callback(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> dict
             {"events": [{**e, "body": redact(e["body"])} for e in payload["events"]]}
         )
 
-    app = web.Application()
-    app.router.add_post("/mask", mask)
-    server = await aiohttp_server(app)
-    seen["url"] = str(server.make_url("/mask"))
+    seen["handler"] = mask
     return seen
 
 
 @pytest.fixture
-async def masked_client(
-    callback: dict[str, Any],
-    telemetry_data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
-) -> TestClient:
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", callback["url"])
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS)
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_PROPAGATED_HEADERS", "x-tenant")
-    runtime = Runtime(make_settings(telemetry_data_dir))
-    return await aiohttp_client(create_app(runtime, with_worker=True))
+async def masked_client(callback: dict[str, Any], app_masked_by: MakeApp) -> TestClient:
+    return await app_masked_by(callback["handler"], PROPAGATED_HEADERS="x-tenant")
 
 
 async def test_batch_otlp_and_scores_are_masked_before_storage(
@@ -154,12 +175,7 @@ async def test_batch_otlp_and_scores_are_masked_before_storage(
 
 @pytest.mark.parametrize("fail_closed", [False, True])
 async def test_failing_callback_keeps_or_drops_batch_events(
-    fail_closed: bool,
-    telemetry_data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
-    caplog: pytest.LogCaptureFixture,
+    fail_closed: bool, app_masked_by: MakeApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
 
@@ -167,15 +183,7 @@ async def test_failing_callback_keeps_or_drops_batch_events(
         calls.append(request.headers["X-Langfuse-Project-Id"])
         return web.json_response({"error": "down"}, status=503)
 
-    app = web.Application()
-    app.router.add_post("/mask", broken)
-    server = await aiohttp_server(app)
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS)
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_FAIL_CLOSED", str(fail_closed).lower())
-    client = await aiohttp_client(
-        create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)
-    )
+    client = await app_masked_by(broken, CALLBACK_FAIL_CLOSED=str(fail_closed).lower())
     trace_id = uuid.uuid4().hex
     batch = [
         {
@@ -254,26 +262,14 @@ async def test_an_otlp_json_export_is_sent_as_received_and_stored_masked(
 
 
 async def test_a_fail_closed_callback_drops_an_otlp_export(
-    telemetry_data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
-    caplog: pytest.LogCaptureFixture,
+    app_masked_by: MakeApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def moves_spans(request: web.Request) -> web.Response:
         export = await request.json()
         export[0]["scopeSpans"][0]["spans"][0]["spanId"] = "0000000000000001"
         return web.json_response(export)
 
-    app = web.Application()
-    app.router.add_post("/mask", moves_spans)
-    server = await aiohttp_server(app)
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_URL", str(server.make_url("/mask")))
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_TIMEOUT_MS", SLOW_MACHINE_TIMEOUT_MS)
-    monkeypatch.setenv("LANGFUSE_INGESTION_MASKING_CALLBACK_FAIL_CLOSED", "true")
-    client = await aiohttp_client(
-        create_app(Runtime(make_settings(telemetry_data_dir)), with_worker=True)
-    )
+    client = await app_masked_by(moves_spans, CALLBACK_FAIL_CLOSED="true")
     trace_id = uuid.uuid4().hex
 
     response = await client.post(
