@@ -107,6 +107,8 @@ class DurableBatchWriter:
         self._blobs, self._queue, self._codec = blobs, queue, codec
         self._clock, self._ids = clock, ids
         self._maskers = list(maskers)
+        # The maskers that take OTLP exports as they are (`OtlpMasker`); fixed at wiring.
+        self._otlp_maskers = [m for m in self._maskers if isinstance(m, OtlpMasker)]
 
     async def mask(
         self,
@@ -119,7 +121,7 @@ class DurableBatchWriter:
         """`otlp_masked`: the events come from an export `mask_otlp` already masked, so the
         maskers that did are not asked again."""
         for masker in self._maskers:
-            if otlp_masked and isinstance(masker, OtlpMasker):
+            if otlp_masked and masker in self._otlp_maskers:
                 continue
             events = await masker.mask(
                 principal.project_id or "", principal.organization_id, events, headers
@@ -134,13 +136,12 @@ class DurableBatchWriter:
     ) -> list[dict[str, Any]] | None:
         """The export masked by every `OtlpMasker`; None when one dropped it."""
         masked: list[dict[str, Any]] | None = resource_spans
-        for masker in self._maskers:
-            if isinstance(masker, OtlpMasker):
-                masked = await masker.mask_otlp(
-                    principal.project_id or "", principal.organization_id, masked, headers
-                )
-                if masked is None:
-                    return None
+        for masker in self._otlp_maskers:
+            masked = await masker.mask_otlp(
+                principal.project_id or "", principal.organization_id, masked, headers
+            )
+            if masked is None:
+                return None
         return masked
 
     async def close(self) -> None:
@@ -155,12 +156,12 @@ class DurableBatchWriter:
 
     @property
     def masks_otlp(self) -> bool:
-        return any(isinstance(masker, OtlpMasker) for masker in self._maskers)
+        return bool(self._otlp_maskers)
 
     @property
     def masks_only_otlp(self) -> bool:
         """Every masker masks OTLP exports: a masked export needs no converting here."""
-        return all(isinstance(masker, OtlpMasker) for masker in self._maskers)
+        return len(self._otlp_maskers) == len(self._maskers)
 
     async def write(self, project_id: str, events: list[dict[str, Any]]) -> None:
         if not events:
