@@ -125,6 +125,8 @@ class TraceEvent:
     tags: list[str] | None = None
     public: bool | None = None
     event_type: str = EventType.TRACE_CREATE
+    # When the server accepted the batch (set by the worker): a new row's `created_at`.
+    received_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -161,6 +163,7 @@ class ObservationEvent:
     prompt_version: int | None = None
     # Experiment/dataset-run attributes the OTLP module puts on span-derived bodies.
     experiment: dict[str, Any] | None = None
+    received_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -191,6 +194,7 @@ class ScoreEvent:
     queue_id: str | None = None
     execution_trace_id: str | None = None
     event_type: str = EventType.SCORE_CREATE
+    received_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +209,7 @@ class SdkLogEvent:
     id: str | None
     log: Any
     event_type: str = EventType.SDK_LOG
+    received_at: datetime | None = None
 
 
 ParsedEvent = TraceEvent | ObservationEvent | ScoreEvent | SdkLogEvent

@@ -15,6 +15,8 @@ ties), with these rules:
   of the batch (else the stored one);
 * observations: end_time before start_time is clamped, level defaults to DEFAULT, the type comes
   from the event type, a missing traceId gets a wrapper trace whose id is the observation's.
+* a new row's created_at is when its oldest batch was accepted (the events' `received_at`,
+  upstream's oldest event file time), else the merge time.
 
 Two deliberate refinements over upstream, both for an update that arrives (and is stored)
 before its create: a create whose start time is earlier than the stored start_time replaces it
@@ -46,7 +48,7 @@ happen afterwards in other modules; this one only records what the client provid
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -157,7 +159,9 @@ def merge_batch(
             if type(session_id) is str and session_id:
                 if session_id not in seen_sessions:
                     seen_sessions.add(session_id)
-                    result.sessions.append(Session(session_id, project_id, now, event.environment))
+                    result.sessions.append(
+                        Session(session_id, project_id, trace.created_at or now, event.environment)
+                    )
                 break
 
     for observation_id, observation_events in observation_groups.items():
@@ -183,7 +187,7 @@ def merge_batch(
                     project_id=project_id,
                     timestamp=observation.start_time,
                     environment=observation.environment,
-                    created_at=now,
+                    created_at=observation.created_at,
                     updated_at=now,
                 )
             )
@@ -195,6 +199,16 @@ def merge_batch(
             merge_score(project_id, score_id, score_events, stored_scores.get(score_id), now)
         )
     return result
+
+
+def _received(
+    events: Sequence[TraceEvent] | Sequence[ObservationEvent] | Sequence[ScoreEvent],
+    now: datetime,
+) -> datetime:
+    """A new row's `created_at`: when the oldest of its batches was accepted (upstream takes
+    the oldest event file's time), so a backlog processed late keeps its arrival time."""
+    received = [e.received_at for e in events if e.received_at is not None]
+    return min(received) if received else now
 
 
 def _time_order(event: ParsedEvent) -> tuple[datetime, bool]:
@@ -246,12 +260,12 @@ def _merge_sorted_trace(
     if stored is not None:
         trace = copy.copy(stored)
         if trace.created_at is None:
-            trace.created_at = now
+            trace.created_at = _received(events, now)
     else:
         first = events[0]
         trace = Trace(trace_id, project_id, first.body_timestamp or first.timestamp)
         trace.environment = first.environment
-        trace.created_at = now
+        trace.created_at = _received(events, now)
     new_input: Any = None
     new_output: Any = None
     tags: set[str] | None = None
@@ -306,7 +320,7 @@ def merge_observation(
     if stored is not None:
         observation = copy.copy(stored)
         if observation.created_at is None:
-            observation.created_at = now
+            observation.created_at = _received(events, now)
         if stored.trace_id and stored.trace_id != observation_id:
             trace_id = stored.trace_id
         level: Level | None = observation.level
@@ -317,7 +331,7 @@ def merge_observation(
             observation_id, project_id, "", first.type, first.start_time or first.timestamp
         )
         observation.environment = first.environment
-        observation.created_at = now
+        observation.created_at = _received(events, now)
         level = None
     for event in events:
         if not event.is_update:
@@ -409,7 +423,7 @@ def merge_score(
     if stored is not None:
         score = copy.copy(stored)
         if score.created_at is None:
-            score.created_at = now
+            score.created_at = _received(events, now)
     else:
         first = events[0]
         score = Score(
@@ -420,7 +434,7 @@ def merge_score(
             data_type=first.data_type,
             environment=first.environment,
             trace_id=first.trace_id,
-            created_at=now,
+            created_at=_received(events, now),
         )
     for event in events:
         score.name = event.name

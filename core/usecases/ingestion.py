@@ -562,19 +562,24 @@ class ProcessIngestionJobs:
                 stored = self._codec.loads(data)
                 assert isinstance(stored, dict)
                 raw_events = stored["events"]
+                received_at = _received_at(stored)
             else:
                 try:
                     resource_spans = self._decode(data, otlp_format)
                 except InvalidInput as exc:  # validated when accepted; a corrupt blob
                     log.error("dropping unreadable OTLP batch %s: %s", payload["key"], exc)
                     continue
+                received_at = _received_at(payload)
                 raw_events = spans_to_ingestion_events(
                     resource_spans,
                     sdk_version=payload.get("sdkVersion"),
-                    received_at=datetime.fromisoformat(payload["receivedAt"]),
+                    received_at=received_at or self._clock.now(),
                     new_id=sequential_ids(),
                 )
             events, errors = parse_batch(raw_events)
+            if received_at is not None:
+                for event in events:
+                    event.received_at = received_at
             for error in errors:
                 log.warning("dropping invalid stored event", extra={"event_error": error.to_dict()})
             project_events, complete = by_project[payload["projectId"]]
@@ -669,6 +674,15 @@ def job_chunks(jobs: list[Job], limit: int = CHUNK_BYTES) -> list[list[Job]]:
         chunks[-1].append(job)
         size += job_bytes
     return chunks
+
+
+def _received_at(document: Mapping[str, Any]) -> datetime | None:
+    """When the web side accepted a stored batch (its `receivedAt`), if recorded readably."""
+    value = document.get("receivedAt")
+    try:
+        return datetime.fromisoformat(value) if type(value) is str else None
+    except ValueError:
+        return None
 
 
 async def _none() -> list[Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -218,3 +218,41 @@ async def test_stored_batches_are_enqueued_with_their_size() -> None:
         len(blobs.data[payload["key"]]) for _, payload in queue.jobs
     ]
     assert queue.jobs[1][1]["bytes"] == 2
+
+
+async def test_rows_are_created_when_their_batch_was_accepted() -> None:
+    # Processed an hour after acceptance (a backlog, a restart): created_at is the acceptance
+    # time recorded with the batch, for stored events and OTLP exports alike.
+    blobs, telemetry = Blobs(), SlowTelemetry()
+    accepted = NOW - timedelta(hours=1)
+    job = batch_job(blobs, "b1", {"id": "t1"})
+    stored = json.loads(blobs.data["b1"])
+    blobs.data["b1"] = json.dumps({**stored, "receivedAt": accepted.isoformat()}).encode()
+    span = {
+        "trace_id": "ab" * 16,
+        "span_id": "cd" * 8,
+        "parent_span_id": None,
+        "name": "root",
+        "kind": 1,
+        "start_time_unix_nano": 1_700_000_000_000_000_000,
+        "end_time_unix_nano": 1_700_000_001_000_000_000,
+        "attributes": {},
+        "events": [],
+        "status": {"code": 0, "message": ""},
+    }
+    scope = {"name": "test", "version": "1", "attributes": {}}
+    export = [{"resource_attributes": {}, "scope_spans": [{"scope": scope, "spans": [span]}]}]
+    blobs.data["o1"] = b"export"
+    otlp_payload = {"projectId": PROJECT, "key": "o1", "format": OTLP_PROTOBUF}
+    otlp_job = Job("o1", INGESTION_JOB, {**otlp_payload, "receivedAt": accepted.isoformat()})
+    step = ProcessIngestionJobs(
+        blobs,  # type: ignore[arg-type]
+        telemetry,  # type: ignore[arg-type]
+        Codec(),
+        FakeClock(NOW),
+        lambda body, fmt: export,  # type: ignore[arg-type, return-value]
+    )
+    await step([job, otlp_job])
+    assert {trace.created_at for trace in telemetry.traces.values()} == {accepted}
+    assert telemetry.traces.keys() == {"t1", "ab" * 16}
+    assert {trace.updated_at for trace in telemetry.traces.values()} == {NOW}

@@ -727,6 +727,33 @@ def test_trace_immutable_keys_first_defined_wins() -> None:
     assert (again.id, again.project_id) == ("tr", PROJECT)
 
 
+def received(event: Any, at: datetime) -> Any:
+    event.received_at = at
+    return event
+
+
+def test_created_at_is_when_the_oldest_batch_was_accepted() -> None:
+    # A backlog processed an hour late keeps its arrival time, as upstream's created_at is the
+    # oldest event file's time; sessions and wrapper traces share it.
+    batch = [
+        received(ev("trace-create", {"id": "tr", "sessionId": "s"}, at=1), t(20)),
+        received(ev("trace-create", {"id": "tr", "name": "n"}, at=2), t(10)),
+        received(ev("span-create", {"id": "sp", "traceId": "tr"}), t(30)),
+        received(ev("span-create", {"id": "orphan"}), t(40)),
+        received(ev("score-create", {"id": "sc", "traceId": "tr", "name": "n", "value": 1}), t(50)),
+    ]
+    result = merge(batch, now=LATER)
+    assert {x.id: x.created_at for x in result.traces} == {"tr": t(10), "orphan": t(40)}
+    assert {x.id: x.created_at for x in result.observations} == {"sp": t(30), "orphan": t(40)}
+    assert [x.created_at for x in result.scores] == [t(50)]
+    assert [(x.id, x.created_at) for x in result.sessions] == [("s", t(10))]
+    assert {x.updated_at for x in result.traces} == {LATER}
+    # A stored row keeps its own; events without a receipt time fall back to the merge time.
+    again = merge([received(ev("trace-create", {"id": "tr"}), t(99))], stored=result)
+    assert one_trace(again).created_at == t(10)
+    assert one_trace(merge([ev("trace-create", {"id": "new"})])).created_at == NOW
+
+
 def test_observation_immutable_keys_first_defined_wins() -> None:
     first = merge(
         [
