@@ -31,6 +31,7 @@ from fathom.core.domain.ingestion import (
     is_authorized,
     parse_batch,
     parse_score_request,
+    sort_events,
 )
 from fathom.core.domain.merge import entity_ids, merge_batch
 from fathom.core.domain.otel import ResourceSpans, spans_to_ingestion_events
@@ -214,15 +215,18 @@ class AcceptIngestionBatch:
         events, errors = parse_batch(raw_events)
         result = BatchResult(errors=[error.to_dict() for error in errors])
         accepted_ids: set[str] = set()
+        authorized: list[ParsedEvent] = []
         for event in events:
             if not is_authorized(event, principal.access_level.value):
                 result.errors.append(EventError.access_denied(event.event_id).to_dict())
                 continue
+            authorized.append(event)
             if event.kind is EntityKind.SDK_LOG:
                 log.info("sdk-log", extra={"sdk_log": event.log})  # type: ignore[union-attr]
             else:
                 accepted_ids.add(event.event_id)
-            result.successes.append({"id": event.event_id, "status": 201})
+        # Listed in the order upstream processes them (`sortBatch`): by envelope time, updates last.
+        result.successes = [{"id": e.event_id, "status": 201} for e in sort_events(authorized)]
         to_store = [
             raw
             for raw in raw_events

@@ -570,6 +570,22 @@ async def test_public_key_writes_score_events_only(client: TestClient) -> None:
     await wait_for(client, "/api/public/v2/scores", lambda b: len(b["data"]) == 1, traceId=trace_id)
 
 
+async def test_207_lists_successes_in_upstreams_processing_order(client: TestClient) -> None:
+    # Upstream's sortBatch: other events by envelope timestamp, then updates by timestamp.
+    trace_id = uuid.uuid4().hex
+    update = event("span-update", {"id": f"{trace_id}-s", "traceId": trace_id}, offset=-5)
+    late = event("span-create", {"id": f"{trace_id}-s", "traceId": trace_id}, offset=2)
+    early = event("trace-create", {"id": trace_id}, offset=1)
+    log_event = event("sdk-log", {"log": "flushed"}, offset=0)
+    body = await post_batch(client, [update, late, early, log_event])
+    assert [s["id"] for s in body["successes"]] == [
+        log_event["id"],
+        early["id"],
+        late["id"],
+        update["id"],
+    ]
+
+
 async def test_207_lists_envelope_ids_with_upstream_error_entries(client: TestClient) -> None:
     good = event("trace-create", {"id": uuid.uuid4().hex})
     bad = event("span-create", {"name": "no id"})
