@@ -67,10 +67,13 @@ def strings(query: MultiMapping[str], name: str) -> list[str]:
     return values
 
 
-def repeated(query: MultiMapping[str], name: str) -> list[str]:
-    """Repeated parameters taken whole, as upstream does for arrays such as `tags` (a tag may
-    contain a comma)."""
-    return [raw for raw in query.getall(name, []) if raw]
+def array_filter(query: MultiMapping[str], name: str) -> list[str]:
+    """An array filter such as `tags`, read as upstream reads it: repeated parameters are taken
+    whole (a tag may contain a comma), a lone value is a comma-separated list."""
+    values = [raw for raw in query.getall(name, []) if raw]
+    if len(values) == 1:
+        return [value for value in values[0].split(",") if value]
+    return values
 
 
 def choices(

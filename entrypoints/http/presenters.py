@@ -126,14 +126,13 @@ def observation_json(observation: Observation, model: Model | None = None) -> di
         "promptName": observation.prompt_name,
         "promptVersion": observation.prompt_version,
         "modelId": observation.internal_model_id,
+        # Upstream's legacy `usage` carries the token counts only (the contract's cost keys
+        # are optional and upstream never fills them).
         "usage": {
             "input": prompt_tokens,
             "output": completion_tokens,
             "total": total,
             "unit": "TOKENS",
-            "inputCost": input_cost,
-            "outputCost": output_cost,
-            "totalCost": observation.total_cost,
         },
         "usageDetails": details,
         "costDetails": costs,
@@ -144,7 +143,7 @@ def observation_json(observation: Observation, model: Model | None = None) -> di
         "calculatedOutputCost": output_cost,
         # Upstream reads the `total` cost key and falls back to 0, never null.
         "calculatedTotalCost": calculated_total,
-        "totalCost": observation.total_cost,
+        # No `totalCost`: upstream's v1 transform drops it (`calculatedTotalCost` carries it).
         "promptTokens": prompt_tokens,
         "completionTokens": completion_tokens,
         "totalTokens": total,

@@ -42,24 +42,20 @@ async def client(
     yield await aiohttp_client(create_app(runtime, with_worker=True))
 
 
-# The engines a read suite runs on: its `client` fixture takes these as params and builds
-# the app with `app_on_engine`.
-ENGINES = ["chdb", "clickhouse-http"]
-
-
-async def app_on_engine(
+@pytest.fixture(params=["chdb", "clickhouse-http"])
+async def engine_client(
     request: pytest.FixtureRequest,
     telemetry_data_dir: Path,
     aiohttp_client: Callable[..., Awaitable[TestClient]],
-    database: str,
 ) -> TestClient:
-    """The whole app with its worker, on the embedded engine or on a ClickHouse HTTP server
-    (tables in `database`), as `request.param` says."""
+    """The whole app with its worker on each engine in turn: the embedded one, then a
+    ClickHouse HTTP server with the tables in the module's `DATABASE`. A read suite makes it
+    its `client`."""
     telemetry: dict[str, Any] = {}
     data_dir = telemetry_data_dir
     if request.param == "clickhouse-http":
         url = request.getfixturevalue("clickhouse_http_url")
-        telemetry = {"kind": "clickhouse", "url": url, "database": database}
+        telemetry = {"kind": "clickhouse", "url": url, "database": request.module.DATABASE}
         # Queue and blobs of their own: a job left by one engine's run is not the other's.
         data_dir = telemetry_data_dir / "http"
     settings = make_settings(
@@ -77,10 +73,30 @@ class Api:
     client: TestClient
 
     async def get(self, path: str, status: int = 200, **params: str) -> Any:
-        response = await self.client.get(path, headers=basic_auth(), params=params)
+        return await self.get_pairs(path, list(params.items()), status)
+
+    async def get_pairs(self, path: str, pairs: list[tuple[str, str]], status: int = 200) -> Any:
+        """A GET whose parameters may repeat (`[("tags", "a"), ("tags", "b")]`)."""
+        response = await self.client.get(path, headers=basic_auth(), params=pairs)
         body = await response.json()
         assert response.status == status, body
         return body
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    """The ids of a list response's items, in order."""
+    return [item["id"] for item in body["data"]]
+
+
+async def seed_once(client: TestClient, marker: str, batch: list[dict[str, Any]]) -> None:
+    """Ingest a module's data set unless `marker` (a GET path of its last entity) already
+    answers: the data set is shared by the module's tests, on one engine's database."""
+    found = await client.get(marker, headers=basic_auth())
+    if found.status != 200:
+        response = await client.post(
+            "/api/public/ingestion", json={"batch": batch}, headers=basic_auth()
+        )
+        assert response.status == 207 and not (await response.json())["errors"]
 
 
 async def wait_for(

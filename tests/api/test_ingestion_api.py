@@ -381,7 +381,7 @@ async def test_scores_array_and_object_bodies(client: TestClient) -> None:
     assert bool_score["value"] is False and bool_score["dataType"] == "BOOLEAN"
 
     response = await client.delete(f"/api/public/scores/{trace_id}-a", headers=basic_auth())
-    assert response.status == 204
+    assert response.status == 202
     await wait_for(client, "/api/public/v2/scores", lambda b: len(b["data"]) == 2, traceId=trace_id)
 
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import ENGINES, app_on_engine, wait_for
 from tests.api.conftest import Api as JsonApi
-from tests.conftest import PROJECT_ID, basic_auth
+from tests.api.conftest import ids, seed_once, wait_for
+from tests.conftest import PROJECT_ID
 
 DAY_1 = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
 DAY_2 = DAY_1 + timedelta(days=1)
@@ -140,23 +138,15 @@ SEED = [
 WINDOW = {"fromTimestamp": ts(DAY_1, -3600), "toTimestamp": ts(DAY_3, 3600)}
 
 
-@pytest.fixture(params=ENGINES)
-async def client(
-    request: pytest.FixtureRequest,
-    telemetry_data_dir: Path,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
-) -> TestClient:
-    database = "sessions_metrics_parity"
-    return await app_on_engine(request, telemetry_data_dir, aiohttp_client, database)
+DATABASE = "sessions_metrics_parity"  # on the ClickHouse HTTP server
+
+
+@pytest.fixture
+def client(engine_client: TestClient) -> TestClient:
+    return engine_client
 
 
 class Api(JsonApi):
-    async def get_pairs(self, path: str, pairs: list[tuple[str, str]]) -> Any:
-        response = await self.client.get(path, headers=basic_auth(), params=pairs)
-        body = await response.json()
-        assert response.status == 200, body
-        return body
-
     async def metrics(self, status: int = 200, **query: Any) -> Any:
         return await self.get("/api/public/metrics", status, query=json.dumps(query))
 
@@ -164,21 +154,12 @@ class Api(JsonApi):
 @pytest.fixture
 async def api(client: TestClient) -> Api:
     """The client, once the module's data set is readable (ingested by the first test)."""
-    found = await client.get(f"/api/public/traces/{C1}", headers=basic_auth())
-    if found.status != 200:
-        response = await client.post(
-            "/api/public/ingestion", json={"batch": SEED}, headers=basic_auth()
-        )
-        assert response.status == 207 and not (await response.json())["errors"]
+    await seed_once(client, f"/api/public/traces/{C1}", SEED)
     await wait_for(client, f"/api/public/traces/{A1}", lambda t: len(t["observations"]) == 2)
     await wait_for(client, f"/api/public/traces/{B1}", lambda t: len(t["observations"]) == 1)
     await wait_for(client, f"/api/public/traces/{A2}", lambda t: True)
     await wait_for(client, f"/api/public/traces/{C1}", lambda t: True)
     return Api(client)
-
-
-def ids(body: dict[str, Any]) -> list[str]:
-    return [item["id"] for item in body["data"]]
 
 
 def smp_sessions(body: dict[str, Any]) -> list[str]:

@@ -749,23 +749,35 @@ class ClickHouseTelemetryStore:
         )
 
     def _trace_summaries(
-        self, client: Client, project_id: str, rows: list[tuple[Any, ...]]
+        self, client: Client, project_id: str, rows: list[tuple[Any, ...]], query: TraceQuery
     ) -> list[TraceSummary]:
         """Summaries of trace rows: observation and score aggregates in one flat query, summed
-        up here (cheaper than JOINs of aggregating subqueries, which the engine plans slowly)."""
+        up here (cheaper than JOINs of aggregating subqueries, which the engine plans slowly).
+
+        The query's environment filter (parameter or `filter` condition) also narrows the
+        observations and scores aggregated, as upstream's list applies it to both."""
         if not rows:
             return []
         p = Params(project_id)
         ids = p.texts(r[0] for r in rows)
+        # An id's environment never changes and tombstones copy it, so it can prune early.
+        environment = []
+        if query.environments:
+            environment.append(f"environment IN {p.texts(query.environments)}")
+        on_environment = [c for c in query.filters if c.column == "environment"]
+        if on_environment:
+            found = filter_sql(on_environment, OBSERVATION_FILTER_COLUMNS, p)
+            environment.extend(found.stable + found.recheck)
+        narrow = "".join(f" AND {condition}" for condition in environment)
         sql = (
             "(SELECT 0, id, trace_id, start_time, end_time, total_cost, is_deleted "
-            f"FROM {self._observations} PREWHERE project_id = {PID} AND trace_id IN {ids} "
-            "ORDER BY event_ts DESC LIMIT 1 BY id) UNION ALL "
+            f"FROM {self._observations} PREWHERE project_id = {PID} AND trace_id IN {ids}"
+            f"{narrow} ORDER BY event_ts DESC LIMIT 1 BY id) UNION ALL "
             f"(SELECT 1, id, trace_id, NULL, NULL, NULL, "
             # Upstream lists the ids of aggregatable scores only (no TEXT, no CORRECTION).
             "is_deleted OR data_type NOT IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL') "
-            f"FROM {self._scores} PREWHERE project_id = {PID} AND trace_id IN {ids} "
-            "ORDER BY event_ts DESC LIMIT 1 BY id)"
+            f"FROM {self._scores} PREWHERE project_id = {PID} AND trace_id IN {ids}"
+            f"{narrow} ORDER BY event_ts DESC LIMIT 1 BY id)"
         )
         observations: dict[str, list[tuple[Any, ...]]] = {}
         scores: dict[str, list[str]] = {}
@@ -868,7 +880,7 @@ class ClickHouseTelemetryStore:
                     count_sql,
                 )
             rows, total = result if result is not None else final_page(client)
-            return self._trace_summaries(client, project_id, rows), total
+            return self._trace_summaries(client, project_id, rows, query), total
 
         items, total = await self._run(run)
         return Page(items=items, total=total)
@@ -993,6 +1005,10 @@ class ClickHouseTelemetryStore:
             trace_filters.append(f"user_id = {p.text(query.user_id)}")
         if query.trace_tags:
             trace_filters.append(f"hasAll(tags, {p.texts(query.trace_tags)})")
+        if trace_filters and query.environments:
+            # Upstream: with trace filters, the trace's environment must match too; without,
+            # only the score's own (so scores without a trace still match).
+            trace_filters.append(f"environment IN {p.texts(query.environments)}")
         if trace_filters:
             where.append(
                 f"trace_id IN (SELECT id FROM {self._traces} FINAL "

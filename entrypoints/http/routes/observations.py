@@ -1,9 +1,16 @@
-"""Observations: v1 page-based list/get and the v2 cursor API with field groups."""
+"""Observations: v1 page-based list/get and the v2 cursor API with field groups.
+
+Deliberate differences from upstream: the v1 list refuses limit=0 (upstream answers an empty
+page with totalPages null); v1 items carry no `usagePricingTierId` (only the tier's name is
+stored); a v2 cursor that decodes to JSON other than an object reads "Invalid cursor format"
+where upstream gives a schema error.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -66,9 +73,12 @@ V2_DEFAULT_GROUPS = {"core", "basic"}
 TRACE_GROUPS = {"basic", "trace_context"}
 
 
-def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
+def _filters(
+    q: MultiMapping[str], start_prefix: str, *, empty_parent_is_root: bool
+) -> ObservationQuery:
+    # Upstream's z.enum: the exact upper-case names, so `generation` is a 400.
     type_ = params.string(q, "type")
-    if type_ is not None and type_.upper() not in ObservationType.__members__:
+    if type_ is not None and type_ not in ObservationType.__members__:
         raise InvalidInput(
             f"Invalid request data: type must be one of {list(ObservationType.__members__)}"
         )
@@ -82,11 +92,14 @@ def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
         name=params.string(q, "name"),
         user_id=params.string(q, "userId"),
         session_id=params.string(q, "sessionId"),
-        type=type_.upper() if type_ else None,
+        type=type_,
         level=level,
         parent_observation_id=parent or None,
-        # An empty parentObservationId asks for observations without a parent.
-        is_root=True if parent == "" else params.boolean(q, "isRootObservation"),
+        # v2: an empty parentObservationId asks for observations without a parent (the
+        # contract says so); v1 ignores it, as upstream's filter builder skips empty values.
+        is_root=True
+        if parent == "" and empty_parent_is_root
+        else params.boolean(q, "isRootObservation"),
         version=params.string(q, "version"),
         environments=params.strings(q, "environment"),
         from_start_time=params.timestamp(q, f"from{start_prefix}"),
@@ -95,6 +108,15 @@ def _filters(q: MultiMapping[str], start_prefix: str) -> ObservationQuery:
     )
     params.drop_overridden(query, conditions, FILTERED_BY_PARAMETER)
     return query
+
+
+def _cursor(q: MultiMapping[str]) -> dict[str, Any] | None:
+    """The v2 cursor: text that is not base64 JSON gets upstream's "Invalid cursor format"; a
+    JSON value of the wrong shape is refused by the caller."""
+    try:
+        return params.decode_cursor(q)
+    except InvalidInput:
+        raise InvalidInput("Invalid cursor format") from None
 
 
 @routes.get("/api/public/observations/{observation_id}")
@@ -113,7 +135,7 @@ async def get_observation(request: web.Request) -> web.Response:
 async def list_observations(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
-    query = _filters(q, "StartTime")
+    query = _filters(q, "StartTime", empty_parent_is_root=False)
     query.page = params.integer(q, "page", 1)
     query.limit = params.integer(q, "limit", 50, maximum=100)
     page = await use(request, TelemetryStore).list_observations(project, query)
@@ -132,16 +154,24 @@ async def list_observations(request: web.Request) -> web.Response:
 async def list_observations_v2(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
-    if params.boolean(q, "parseIoAsJson"):
+    # Upstream takes the literals "true" and "false" only, and refuses "true".
+    parse_io = q.get("parseIoAsJson")
+    if parse_io == "true":
         raise InvalidInput(
-            "Invalid request data: parseIoAsJson is no longer supported; input and output are "
-            "returned as raw strings"
+            "Invalid request data: parseIoAsJson=true is not supported; input and output are "
+            "always returned as raw strings (omit the parameter or set it to false)"
+        )
+    if parse_io is not None and parse_io != "false":
+        raise InvalidInput(
+            f"Invalid request data: query parameter 'parseIoAsJson' must be 'true' or 'false', "
+            f"got {parse_io!r}"
         )
     # Unknown groups are dropped, as upstream's parser does.
     groups = params.field_groups(q, V2_FIELD_GROUPS, V2_DEFAULT_GROUPS, strict=False) | {"core"}
-    query = _filters(q, "StartTime")
-    query.limit = params.integer(q, "limit", 50, maximum=1000)
-    cursor = params.decode_cursor(q)
+    query = _filters(q, "StartTime", empty_parent_is_root=True)
+    # Upstream's v2 limit is nonnegative: 0 is a valid, empty page.
+    query.limit = params.integer(q, "limit", 50, minimum=0, maximum=1000)
+    cursor = _cursor(q)
     if cursor is not None:
         try:
             query.after = (
@@ -165,7 +195,7 @@ async def list_observations_v2(request: web.Request) -> web.Response:
         traces = {t.id: t for t in await store.get_traces(project, trace_ids)}
     expand = set(params.strings(q, "expandMetadata"))
     meta: dict[str, str] = {}
-    if len(page.items) > wanted:
+    if len(page.items) > wanted and rows:
         last = rows[-1]
         meta["cursor"] = params.encode_cursor(
             {

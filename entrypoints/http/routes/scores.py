@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -34,13 +36,35 @@ MAX_PAGE_LIMIT = 100
 # v3 `value` filters: the data types it can apply to and how each is compared.
 V3_VALUE_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL")
 HAS_TRACE = Condition(column="traceId", type="null", operator="is not null")
+# A `filter` condition on one of these columns replaces the query parameters that filter the
+# same column (upstream: the advanced filter takes precedence over the simple parameter).
+FILTERED_BY_PARAMETER: dict[str, tuple[str, ...]] = {
+    "id": ("score_ids",),
+    "name": ("name",),
+    "source": ("source",),
+    "dataType": ("data_type",),
+    "traceId": ("trace_id",),
+    "observationId": ("observation_id",),
+    "sessionId": ("session_id",),
+    "datasetRunId": ("dataset_run_id",),
+    "configId": ("config_id",),
+    "queueId": ("queue_id",),
+    "environment": ("environments",),
+    "timestamp": ("from_timestamp", "to_timestamp"),
+    "value": ("value",),
+}
 
 
 def _page_filters(q: MultiMapping[str]) -> ScoreQuery:
     """The v1/v2 list parameters (single values, as upstream's GetScoresQuery)."""
     value = params.number(q, "value")
-    operator = params.choice(q, "operator", VALUE_OPERATORS) or "="
-    return ScoreQuery(
+    operator = params.choice(q, "operator", VALUE_OPERATORS)
+    # Upstream compares the value only when both are given: either alone filters nothing.
+    # (Upstream also skips a zero value, a truthiness slip; here `value=0` filters.)
+    if operator is None:
+        value = None
+    conditions = params.filter_state(q)
+    query = ScoreQuery(
         page=params.integer(q, "page", 1),
         limit=params.integer(q, "limit", 50, maximum=MAX_PAGE_LIMIT),
         name=params.string(q, "name"),
@@ -55,23 +79,31 @@ def _page_filters(q: MultiMapping[str]) -> ScoreQuery:
         data_type=params.choice(q, "dataType", DATA_TYPES),
         score_ids=params.strings(q, "scoreIds"),
         environments=params.strings(q, "environment"),
-        trace_tags=params.repeated(q, "traceTags"),
+        trace_tags=params.array_filter(q, "traceTags"),
         from_timestamp=params.timestamp(q, "fromTimestamp"),
         to_timestamp=params.timestamp(q, "toTimestamp"),
         value=value,
-        value_operator=operator,
-        filters=params.filter_state(q),
+        value_operator=operator or "=",
+        filters=conditions,
     )
+    params.drop_overridden(query, conditions, FILTERED_BY_PARAMETER)
+    return query
 
 
-async def _with_traces(request: web.Request, project: str, scores: list[Score]) -> list[dict]:
-    """Score items with their trace's `userId`, `tags`, `environment` and `sessionId`."""
+async def _with_traces(
+    request: web.Request,
+    project: str,
+    scores: list[Score],
+    present: Callable[[Score], dict[str, Any]] = score_json,
+) -> list[dict[str, Any]]:
+    """Score items with their trace's `userId`, `tags`, `environment` and `sessionId`.
+
+    A score whose trace is not stored gets `"trace": null`; upstream's join leaves such a score
+    out of the page, which would make the list depend on ingestion order."""
     store = use(request, TelemetryStore)
     trace_ids = sorted({s.trace_id for s in scores if s.trace_id})
     traces = {t.id: t for t in await store.get_traces(project, trace_ids)} if trace_ids else {}
-    return [
-        {**score_json(s), "trace": score_trace_json(traces.get(s.trace_id or ""))} for s in scores
-    ]
+    return [{**present(s), "trace": score_trace_json(traces.get(s.trace_id or ""))} for s in scores]
 
 
 @routes.get("/api/public/scores")
@@ -105,19 +137,28 @@ async def get_score_v1(request: web.Request) -> web.Response:
 async def list_scores_v2(request: web.Request) -> web.Response:
     project = await project_id(request)
     q = request.query
-    groups = params.field_groups(q, V2_FIELD_GROUPS, V2_FIELD_GROUPS)
+    # Unknown groups are dropped, as upstream's parser does; an empty `fields` is the default.
+    groups = params.field_groups(q, V2_FIELD_GROUPS, V2_FIELD_GROUPS, strict=False)
+    if "score" not in groups:
+        raise InvalidInput("Scores needs to be selected always.")
     query = _page_filters(q)
     if (query.user_id is not None or query.trace_tags) and "trace" not in groups:
         raise InvalidInput(
-            "Invalid request data: filtering by userId or traceTags requires the 'trace' "
-            "field group in 'fields'"
+            "Cannot filter by trace properties (userId, traceTags) when 'trace' field is not "
+            "included. Please add 'trace' to the fields parameter or remove trace filters."
         )
     page = await use(request, TelemetryStore).list_scores(project, query)
     if "trace" in groups:
-        data = await _with_traces(request, project, page.items)
+        data = await _with_traces(request, project, page.items, _score_v2_json)
     else:
-        data = [{**score_json(s), "trace": None} for s in page.items]
+        data = [{**_score_v2_json(s), "trace": None} for s in page.items]
     return json_response({"data": data, "meta": page_meta(query.page, query.limit, page.total)})
+
+
+def _score_v2_json(score: Score) -> dict[str, Any]:
+    """The v2 `Score`: upstream's domain score, which also carries `executionTraceId` (the
+    trace of the evaluator run that produced it; null for other scores)."""
+    return {**score_json(score), "executionTraceId": score.execution_trace_id}
 
 
 @routes.get("/api/public/v2/scores/{score_id}")
@@ -126,7 +167,7 @@ async def get_score(request: web.Request) -> web.Response:
     found = await use(request, TelemetryStore).get_scores(project, [request.match_info["score_id"]])
     if not found:
         raise NotFound("Score not found")
-    return json_response(score_json(found[0]))
+    return json_response(_score_v2_json(found[0]))
 
 
 def _v3_value_filter(q: MultiMapping[str], query: ScoreQuery, data_types: list[str]) -> None:
@@ -244,10 +285,8 @@ async def list_scores_v3(request: web.Request) -> web.Response:
 
 @routes.delete("/api/public/scores/{score_id}")
 async def delete_score(request: web.Request) -> web.Response:
+    """Upstream queues the deletion and answers 202 with a message, whether or not the score
+    exists (the contract's 204 is not what its server sends)."""
     project = await project_id(request)
-    score_id = request.match_info["score_id"]
-    store = use(request, TelemetryStore)
-    if not await store.get_scores(project, [score_id]):
-        raise NotFound("Score not found")
-    await store.delete_scores(project, [score_id])
-    return web.Response(status=204)
+    await use(request, TelemetryStore).delete_scores(project, [request.match_info["score_id"]])
+    return json_response({"message": "Score deletion queued successfully"}, status=202)

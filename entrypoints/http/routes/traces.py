@@ -104,7 +104,8 @@ async def get_trace(request: web.Request) -> web.Response:
         observations.sort(key=lambda o: o.start_time)
         models = await matched_models(request, observations)
         out["observations"] = [
-            observation_json(o, models.get(o.internal_model_id or "")) for o in observations
+            _with_zero_prices(observation_json(o, models.get(o.internal_model_id or "")))
+            for o in observations
         ]
     if with_scores:
         # The contract's trace scores (`ScoreV1`) have no CORRECTION variant; upstream drops
@@ -113,6 +114,18 @@ async def get_trace(request: web.Request) -> web.Response:
             score_json(s) for s in scores if s.data_type is not ScoreDataType.CORRECTION
         ]
     return json_response(out)
+
+
+PRICE_FIELDS = ("inputPrice", "outputPrice", "totalPrice")
+
+
+def _with_zero_prices(item: dict[str, Any]) -> dict[str, Any]:
+    """Upstream's single-trace read defaults a missing model price to 0, where the
+    observation endpoints give null (their model lookup differs)."""
+    for key in PRICE_FIELDS:
+        if item[key] is None:
+            item[key] = 0
+    return item
 
 
 def _order(raw: str | None) -> tuple[str, bool]:
@@ -137,11 +150,12 @@ async def list_traces(request: web.Request) -> web.Response:
     conditions = params.filter_state(q)
     query = TraceQuery(
         page=params.integer(q, "page", 1),
+        # Deliberately stricter than upstream, which runs limit=0 and answers totalPages null.
         limit=params.integer(q, "limit", 50, maximum=100),
         user_id=params.string(q, "userId"),
         name=params.string(q, "name"),
         session_id=params.string(q, "sessionId"),
-        tags=params.repeated(q, "tags"),
+        tags=params.array_filter(q, "tags"),
         version=params.string(q, "version"),
         release=params.string(q, "release"),
         environments=params.strings(q, "environment"),
@@ -177,18 +191,27 @@ async def delete_trace(request: web.Request) -> web.Response:
     return json_response({"message": "Trace deleted successfully"})
 
 
+def _trace_ids(body: Any) -> list[str]:
+    """Upstream's strict `{traceIds: string[]}` body with at least one id; unknown keys are
+    refused, as its schema is `.strict()`."""
+    if not isinstance(body, dict):
+        raise InvalidInput("Invalid request data: the body must be an object {traceIds: [...]}")
+    unknown = sorted(set(body) - {"traceIds"})
+    if unknown:
+        raise InvalidInput(f"Invalid request data: unrecognized keys {unknown}")
+    trace_ids = body.get("traceIds")
+    if not isinstance(trace_ids, list) or not all(isinstance(t, str) for t in trace_ids):
+        raise InvalidInput("Invalid request data: 'traceIds' must be an array of strings")
+    if not trace_ids:
+        raise InvalidInput("Invalid request data: At least 1 traceId is required.")
+    return trace_ids
+
+
 @routes.delete("/api/public/traces")
 async def delete_traces(request: web.Request) -> web.Response:
     project = await project_id(request)
     body = await read_json(request, 1024 * 1024)
-    trace_ids = body.get("traceIds") if isinstance(body, dict) else None
-    if (
-        not isinstance(trace_ids, list)
-        or not trace_ids
-        or not all(isinstance(t, str) for t in trace_ids)
-    ):
-        raise InvalidInput("Invalid request data: 'traceIds' must be a non-empty array of strings")
-    await use(request, DeleteTraces)(project, trace_ids)
+    await use(request, DeleteTraces)(project, _trace_ids(body))
     return json_response({"message": "Traces deleted successfully"})
 
 
