@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from fathom.core.domain.errors import Unavailable
-from fathom.core.ports.queue import Job, JobQueue
+from fathom.core.ports.queue import Job, JobQueue, JobsFailed
 from fathom.core.usecases.ingestion import (
     INGESTION_JOB,
     ProcessIngestionJobs,
@@ -53,6 +53,34 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+async def failing_jobs(
+    handler: JobKindHandler, jobs: list[Job]
+) -> tuple[list[Job], BaseException | None]:
+    """Run `jobs`; when they fail, run each half apart, and so on down to single jobs. The
+    jobs that fail alone, and the first error, are returned; the others have been processed.
+
+    One job that cannot be processed (a batch a plugin or a bug rejects) would otherwise fail
+    every batch it is leased with, hold back the jobs leased alongside it through every retry,
+    and take them to the dead letters with it. Processing is idempotent, so jobs processed
+    again in a half change nothing. An unavailable dependency is not any job's fault: it
+    fails the whole batch at once, to be retried later.
+    """
+    try:
+        await handler(jobs)
+    except Unavailable:
+        raise
+    except Exception as exc:
+        if len(jobs) == 1:
+            return jobs, exc
+        log.warning("a batch of %d job(s) failed (%r); retrying its halves apart", len(jobs), exc)
+        half = len(jobs) // 2
+        first, first_cause = await failing_jobs(handler, jobs[:half])
+        second, second_cause = await failing_jobs(handler, jobs[half:])
+        # Halves that all went through: the failure was the batch's as a whole (its size).
+        return first + second, first_cause or second_cause
+    return [], None
+
+
 class Worker:
     """Takes batches of up to `batch_size` jobs off the queue and runs their use cases.
 
@@ -62,7 +90,8 @@ class Worker:
     parts to merge) for that much more lag. It does not wait when the jobs already waiting
     hold a chunk (`backlog_fills_a_chunk`), as after the first batch of a burst. The wait
     comes before the acknowledgement, so a crash during it redelivers jobs that are already
-    written; writing them again changes nothing.
+    written; writing them again changes nothing. Jobs that fail are found by `failing_jobs`,
+    and only they go back to the queue (`JobsFailed`).
     """
 
     def __init__(self, runtime: Runtime, *, batch_size: int = 200) -> None:
@@ -77,13 +106,23 @@ class Worker:
         by_kind: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
             by_kind[job.kind].append(job)
+        failed: list[Job] = []
+        cause: BaseException | None = None
         for kind, batch in by_kind.items():
             handler = self._handlers.get(kind)
             if handler is None:
-                # Raising keeps the jobs for a newer worker that knows the kind.
-                raise LookupError(f"no handler for job kind {kind!r}")
+                # Failing keeps the jobs for a newer worker that knows the kind.
+                failed += batch
+                cause = cause or LookupError(f"no handler for job kind {kind!r}")
+                continue
             with collector_paused():
-                await handler(batch)
+                kind_failed, kind_cause = await failing_jobs(handler, batch)
+            failed += kind_failed
+            cause = cause or kind_cause
+        if cause is not None:
+            if len(failed) == len(jobs):
+                raise cause
+            raise JobsFailed(failed, cause)
         if not self._gather_seconds or fills_a_chunk(jobs):
             return
         if not await self._backlog_fills_a_chunk(jobs):

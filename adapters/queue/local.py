@@ -32,7 +32,7 @@ import orjson
 
 from fathom.adapters.queue.jobs import check_job, failure_text, retry_delay
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
-from fathom.core.ports.queue import Job, JobHandler
+from fathom.core.ports.queue import Job, JobHandler, JobsFailed
 
 try:
     import fcntl
@@ -192,6 +192,17 @@ class LocalDurableQueue:
             except asyncio.CancelledError:
                 self._release_nowait(ids)
                 raise
+            except JobsFailed as exc:
+                failed = {int(job.id) for job in exc.failed}
+                logger.warning(
+                    "job handler failed for %d of %d job(s): %r", len(failed), len(ids), exc.cause
+                )
+                settle = partial(
+                    self._settle_sync,
+                    done=[job_id for job_id in ids if job_id not in failed],
+                    failed=sorted(failed),
+                    error=failure_text(exc.cause),
+                )
             except Exception as exc:
                 logger.warning("job handler failed for %d job(s): %r", len(jobs), exc)
                 error = failure_text(exc)
@@ -521,6 +532,12 @@ class LocalDurableQueue:
 
     def _ack_sync(self, connection: sqlite3.Connection, *, ids: list[int]) -> None:
         connection.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in ids])
+
+    def _settle_sync(
+        self, connection: sqlite3.Connection, *, done: list[int], failed: list[int], error: str
+    ) -> None:
+        self._ack_sync(connection, ids=done)
+        self._nack_sync(connection, ids=failed, error=error)
 
     def _nack_sync(self, connection: sqlite3.Connection, *, ids: list[int], error: str) -> None:
         now = time.time()

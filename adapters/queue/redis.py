@@ -48,7 +48,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from fathom.adapters.queue.jobs import check_job, failure_text, retry_delay
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
-from fathom.core.ports.queue import Job, JobHandler
+from fathom.core.ports.queue import Job, JobHandler, JobsFailed
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -442,6 +442,22 @@ class RedisStreamsQueue:
             done.set()
             await self._release(entries)
             raise
+        except JobsFailed as exc:
+            done.set()
+            failed_ids = {job.id for job in exc.failed}
+            logger.warning(
+                "job handler failed for %d of %d job(s): %r",
+                len(failed_ids),
+                len(entries),
+                exc.cause,
+            )
+            failed = [entry for entry in entries if entry.job.id in failed_ids]
+            await self._settle_entries(
+                [
+                    *((e.stream_id, "ack", b"", 0) for e in entries if e.job.id not in failed_ids),
+                    *self._failure_args(failed, failure_text(exc.cause)),
+                ]
+            )
         except Exception as exc:
             done.set()
             logger.warning("job handler failed for %d job(s): %r", len(entries), exc)

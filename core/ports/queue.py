@@ -19,6 +19,17 @@ class Job:
 JobHandler = Callable[[list[Job]], Awaitable[None]]
 
 
+class JobsFailed(Exception):
+    """Raised by a handler when only part of its batch failed: `failed` are retried (and
+    dead-lettered after their last attempt) with `cause` as their error; the batch's other
+    jobs are acknowledged."""
+
+    def __init__(self, failed: list[Job], cause: BaseException) -> None:
+        super().__init__(f"{len(failed)} job(s) failed: {cause!r}")
+        self.failed = failed
+        self.cause = cause
+
+
 class JobQueue(Protocol):
     async def enqueue(self, kind: str, payload: dict[str, Any], delay_seconds: float = 0) -> str:
         """Persist a job; returns its id once it is durable."""
@@ -26,7 +37,8 @@ class JobQueue(Protocol):
 
     async def consume(self, handler: JobHandler, *, batch_size: int = 100) -> None:
         """Run until cancelled: hand batches of due jobs to `handler`, ack on success,
-        retry with backoff on failure, and dead-letter after the last attempt."""
+        retry with backoff on failure, and dead-letter after the last attempt. A handler that
+        raises `JobsFailed` has the listed jobs retried and the rest acknowledged."""
         ...
 
     async def pending(self) -> int:

@@ -6,16 +6,23 @@ import asyncio
 import gzip
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from bench.otlp_payloads import build_export
+from fathom.core.ports.queue import JobQueue
 from fathom.core.usecases.access import CreateApiKey
 from fathom.entrypoints.bootstrap import Runtime
+from fathom.entrypoints.http.app import create_app
+from fathom.entrypoints.worker import Worker
+from fathom.plugins.hookspecs import hookimpl
 from tests.api.conftest import wait_for
-from tests.conftest import ORG_ID, PUBLIC_KEY, basic_auth
+from tests.conftest import ORG_ID, PUBLIC_KEY, basic_auth, make_settings
 
 OBSERVATION_TYPES = [
     "span",
@@ -598,3 +605,52 @@ async def test_207_lists_envelope_ids_with_upstream_error_entries(client: TestCl
     ]
     issues = json.loads(body["errors"][0]["error"])
     assert [issue["path"] for issue in issues] == [["body", "id"]]
+
+
+class RejectPoisonTraces:
+    """An enricher plugin that rejects one trace, as a buggy plugin might: only the batch
+    holding that trace can fail, however the worker leases it."""
+
+    @hookimpl
+    def fathom_enrichers(self, settings: object) -> list[object]:
+        return [self]
+
+    def enrich(self, traces: list[Any], observations: list[Any]) -> None:
+        if any(trace.name == "poison" for trace in traces):
+            raise ValueError("this plugin rejects the poison trace")
+
+
+async def test_a_batch_that_cannot_be_processed_fails_alone(
+    tmp_path: Path, aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        queue={"kind": "local", "backoff_base_seconds": 0.05, "max_attempts": 2},
+    )
+    runtime = Runtime(settings)
+    runtime.wiring.plugins.register(RejectPoisonTraces())
+    # No worker yet: every batch is waiting when it starts, so one lease holds them all.
+    client = await aiohttp_client(create_app(runtime, with_worker=False))
+    good = [uuid.uuid4().hex for _ in range(6)]
+    poison = uuid.uuid4().hex
+    for trace_id in [*good[:3], poison, *good[3:]]:
+        name = "poison" if trace_id == poison else "fine"
+        await post_batch(client, [event("trace-create", {"id": trace_id, "name": name})])
+    queue = runtime.resolve(JobQueue)
+    assert await queue.pending() == 7
+
+    worker = Worker(runtime)
+    worker.start()
+    try:
+        for trace_id in good:
+            await wait_for(client, f"/api/public/traces/{trace_id}", lambda t: True)
+        for _ in range(200):  # the poison job's second and last attempt
+            if not await queue.pending():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+    dead = await queue.dead_letters()  # type: ignore[attr-defined]
+    assert len(dead) == 1 and "rejects the poison trace" in dead[0].meta["last_error"]
+    response = await client.get(f"/api/public/traces/{poison}", headers=basic_auth())
+    assert response.status == 404

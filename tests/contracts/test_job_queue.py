@@ -26,7 +26,7 @@ import pytest
 
 from fathom.adapters.queue.local import LocalDurableQueue
 from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
-from fathom.core.ports.queue import Job, JobQueue
+from fathom.core.ports.queue import Job, JobQueue, JobsFailed
 
 TIMEOUT = 10.0
 
@@ -298,6 +298,32 @@ async def test_a_failing_batch_is_retried_as_a_whole(make_queue: QueueFactory) -
         await recorder.wait_until(lambda: len(recorder.deliveries) >= 6)
         await eventually(lambda: _pending_is(queue, 0))
     assert collections.Counter(recorder.payloads) == {0: 2, 1: 2, 2: 2}
+
+
+async def test_a_partly_failed_batch_retries_only_its_failed_jobs(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue(max_attempts=2, backoff_base_seconds=0.01)
+    for i in range(4):
+        await queue.enqueue("t", {"i": i})
+    batches: list[list[int]] = []
+
+    async def handler(jobs: list[Job]) -> None:
+        batches.append([job.payload["i"] for job in jobs])
+        poison = [job for job in jobs if job.payload["i"] in (1, 2)]
+        if poison:
+            raise JobsFailed(poison, ValueError("poison batch"))
+
+    async with Consuming(queue, handler, batch_size=10):
+        await eventually(lambda: _pending_is(queue, 0))
+    # The healthy jobs were acknowledged at once; the failed ones came back alone, failed
+    # again and were dead-lettered with the cause as their error.
+    assert batches[0] == [0, 1, 2, 3]
+    assert sorted(i for batch in batches[1:] for i in batch) == [1, 2]
+    dead = await queue.dead_letters()  # type: ignore[attr-defined]
+    assert sorted(job.payload["i"] for job in dead) == [1, 2]
+    assert {job.attempts for job in dead} == {2}
+    assert all("ValueError: poison batch" in job.meta["last_error"] for job in dead)
 
 
 async def test_concurrent_enqueues_are_each_delivered_exactly_once(

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from fathom.adapters.storage.clickhouse.store import ClickHouseTelemetryStore
-from fathom.core.domain.errors import ConfigurationError, InvalidInput
+from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
 from fathom.core.domain.scores import Score, ScoreDataType, ScoreSource
 from fathom.core.domain.tracing import Level, Observation, ObservationType, Trace
 from fathom.core.ports.telemetry import ObservationQuery, ScoreQuery, TraceQuery
+from tests.services.postgres import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -984,6 +985,18 @@ def test_query_settings_unknown_to_the_engine_are_dropped() -> None:
     client = FakeClient()
     assert engine.settings(client, wanted) == {"max_threads": 1}  # type: ignore[arg-type]
     engine.executor.shutdown()
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_query_error() -> None:
+    # The worker retries a whole batch on Unavailable instead of looking for a job at fault,
+    # and the HTTP layer answers 503.
+    port = free_port(range(18900, 18950))
+    store = ClickHouseTelemetryStore(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(Unavailable, match="unavailable"):
+            await store.get_traces("p", ["t1"])
+    finally:
+        await store.close()
 
 
 # -- sessions ----------------------------------------------------------------------------------

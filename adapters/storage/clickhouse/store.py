@@ -76,6 +76,7 @@ import orjson
 from clickhouse_connect.datatypes.base import ClickHouseType
 from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from fathom.adapters.storage.clickhouse import schema
 from fathom.adapters.storage.clickhouse.engine import Engine, acquire_chdb, release_chdb
@@ -131,7 +132,7 @@ from fathom.adapters.storage.clickhouse.sql import (
     by_timestamp,
     page_offset,
 )
-from fathom.core.domain.errors import ConfigurationError, InvalidInput
+from fathom.core.domain.errors import ConfigurationError, InvalidInput, Unavailable
 from fathom.core.domain.scores import Score
 from fathom.core.domain.tracing import Observation, Trace
 from fathom.core.ports.telemetry import (
@@ -274,7 +275,13 @@ class ClickHouseTelemetryStore:
         return await loop.run_in_executor(self._engine.executor, self._call, fn, args)
 
     def _call(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
-        return fn(self._engine.client(), *args)
+        try:
+            return fn(self._engine.client(), *args)
+        except OperationalError as exc:
+            # The server cannot be reached or the connection broke (query errors are
+            # DatabaseError): a 503 for requests, and for the worker a reason to retry the
+            # whole batch later rather than look for a job at fault.
+            raise Unavailable(f"ClickHouse at {self._engine.key} is unavailable: {exc}") from exc
 
     def _rows(
         self,
