@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,24 @@ def cmd_create_api_key(args: argparse.Namespace) -> None:
     print(json.dumps(_with_runtime(args, create), indent=2))
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> None:
+    from fathom.core.ports.queue import JobQueue
+
+    async def handle(runtime: Any) -> None:
+        queue = runtime.resolve(JobQueue)
+        if args.requeue:
+            print(f"{await queue.requeue_dead_letters()} job(s) requeued")
+            return
+        for job in await queue.dead_letters():
+            failed = datetime.fromtimestamp(job.meta.get("failed_at") or 0, UTC)
+            print(
+                f"{job.id}  {job.kind}  {json.dumps(job.payload)}  attempts={job.attempts}  "
+                f"failed={failed:%Y-%m-%dT%H:%M:%SZ}  {job.meta.get('last_error') or ''}"
+            )
+
+    _with_runtime(args, handle)
+
+
 def _add_common(parser: argparse.ArgumentParser, *, listen: bool) -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="embedded data folder (FATHOM_DATA_DIR, ./fathom-data)"
@@ -244,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("project_id")
     key.add_argument("--note")
     key.set_defaults(func=cmd_create_api_key)
+
+    dead = sub.add_parser(
+        "dead-letters",
+        help="list the jobs that failed their last attempt (with the local queue, while the "
+        "server is stopped)",
+    )
+    _add_common(dead, listen=False)
+    dead.add_argument("--requeue", action="store_true", help="put them back in the queue, due now")
+    dead.set_defaults(func=cmd_dead_letters)
     return parser
 
 

@@ -239,6 +239,12 @@ class LocalDurableQueue:
 
     # -- administration ----------------------------------------------------------------------
 
+    async def requeue_dead_letters(self) -> int:
+        moved: int = await self._submit(_OP, op=self._requeue_sync)
+        if moved:
+            self._wakeup.set()
+        return moved
+
     async def dead_letters(self) -> list[Job]:
         """Jobs that failed `max_attempts` times, oldest failure first.
 
@@ -564,6 +570,16 @@ class LocalDurableQueue:
                     "UPDATE jobs SET available_at = ? WHERE id = ?",
                     (now + retry_delay(self._backoff_base, attempts), job_id),
                 )
+
+    def _requeue_sync(self, connection: sqlite3.Connection) -> int:
+        # A dead letter keeps its job's id, which no other job can have (ids are never reused).
+        moved = connection.execute(
+            "INSERT INTO jobs (id, kind, payload, available_at, attempts, created_at) "
+            "SELECT id, kind, payload, ?, 0, created_at FROM dead_letters",
+            (time.time(),),
+        ).rowcount
+        connection.execute("DELETE FROM dead_letters")
+        return moved
 
     def _release_sync(self, connection: sqlite3.Connection, *, ids: list[int]) -> None:
         now = time.time()

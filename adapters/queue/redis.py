@@ -316,6 +316,28 @@ class RedisStreamsQueue:
                 jobs.append(job)
         return jobs
 
+    async def requeue_dead_letters(self) -> int:
+        self._check_open()
+        try:
+            rows = await _call(self._client.xrange(self._dead))
+            if not rows:
+                return 0
+            # One MULTI/EXEC: each dead letter leaves the dead stream as it enters the queue.
+            pipe = self._client.pipeline(transaction=True)
+            moved = 0
+            for stream_id, fields in rows:
+                job = _decode(fields)
+                if job is not None:
+                    meta = {"last_error": None, "created_at": job.meta.get("created_at")}
+                    fresh = Job(job.id, job.kind, job.payload, 0, meta)
+                    pipe.xadd(self._stream, {"job": _encode(fresh)})
+                    moved += 1
+                pipe.xdel(self._dead, stream_id)
+            await _call(pipe.execute())
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return moved
+
     # -- consuming ---------------------------------------------------------------------------
 
     async def _ensure_group(self) -> None:

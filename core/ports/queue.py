@@ -45,6 +45,16 @@ class JobQueue(Protocol):
         """Jobs not yet acknowledged."""
         ...
 
+    async def dead_letters(self) -> list[Job]:
+        """Jobs that failed their last attempt, oldest failure first; `meta` holds
+        `last_error`, `created_at` and `failed_at` (Unix seconds)."""
+        ...
+
+    async def requeue_dead_letters(self) -> int:
+        """Move every dead letter back into the queue as a job due now with no attempts
+        (after the cause of its failures was fixed); returns how many were moved."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

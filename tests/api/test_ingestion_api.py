@@ -650,7 +650,7 @@ async def test_a_batch_that_cannot_be_processed_fails_alone(
             await asyncio.sleep(0.05)
     finally:
         await worker.stop()
-    dead = await queue.dead_letters()  # type: ignore[attr-defined]
+    dead = await queue.dead_letters()
     assert len(dead) == 1 and "rejects the poison trace" in dead[0].meta["last_error"]
     response = await client.get(f"/api/public/traces/{poison}", headers=basic_auth())
     assert response.status == 404

@@ -271,11 +271,31 @@ async def test_failed_jobs_back_off_then_dead_letter(make_queue: QueueFactory) -
     times = [at for at, _ in recorder.deliveries]
     assert times[1] - times[0] >= 0.1 * 0.9  # base × 2^0
     assert times[2] - times[1] >= 0.2 * 0.9  # base × 2^1
-    (dead,) = await queue.dead_letters()  # type: ignore[attr-defined]
+    (dead,) = await queue.dead_letters()
     assert dead.payload == {"i": "poison"}
     assert dead.attempts == 3
     assert "failed on purpose" in dead.meta["last_error"]
     assert await queue.pending() == 0
+
+
+async def test_dead_letters_can_be_requeued(make_queue: QueueFactory) -> None:
+    queue = make_queue(max_attempts=1, backoff_base_seconds=0.01)
+    for i in range(2):
+        await queue.enqueue("t", {"i": i})
+    failing = Recorder(fail=lambda job: True)
+    async with Consuming(queue, failing):
+        await eventually(lambda: _pending_is(queue, 0))
+    assert sorted(job.payload["i"] for job in await queue.dead_letters()) == [0, 1]
+    # After the fix: back in the queue, due now, with a fresh count of attempts.
+    assert await queue.requeue_dead_letters() == 2
+    assert await queue.dead_letters() == [] and await queue.pending() == 2
+    fixed = Recorder()
+    async with Consuming(queue, fixed):
+        await fixed.wait_until(lambda: len(fixed.deliveries) == 2)
+        await eventually(lambda: _pending_is(queue, 0))
+    assert sorted(fixed.payloads) == [0, 1]
+    assert {job.attempts for _, job in fixed.deliveries} == {0}
+    assert await queue.requeue_dead_letters() == 0
 
 
 async def test_a_job_that_fails_once_is_retried_and_then_acked(make_queue: QueueFactory) -> None:
@@ -286,7 +306,7 @@ async def test_a_job_that_fails_once_is_retried_and_then_acked(make_queue: Queue
         await recorder.wait_until(lambda: len(recorder.deliveries) >= 2)
         await eventually(lambda: _pending_is(queue, 0))
     assert [job.attempts for _, job in recorder.deliveries] == [0, 1]
-    assert await queue.dead_letters() == []  # type: ignore[attr-defined]
+    assert await queue.dead_letters() == []
 
 
 async def test_a_failing_batch_is_retried_as_a_whole(make_queue: QueueFactory) -> None:
@@ -320,7 +340,7 @@ async def test_a_partly_failed_batch_retries_only_its_failed_jobs(
     # again and were dead-lettered with the cause as their error.
     assert batches[0] == [0, 1, 2, 3]
     assert sorted(i for batch in batches[1:] for i in batch) == [1, 2]
-    dead = await queue.dead_letters()  # type: ignore[attr-defined]
+    dead = await queue.dead_letters()
     assert sorted(job.payload["i"] for job in dead) == [1, 2]
     assert {job.attempts for job in dead} == {2}
     assert all("ValueError: poison batch" in job.meta["last_error"] for job in dead)
@@ -713,4 +733,4 @@ async def _pending_is(queue: JobQueue, expected: int) -> bool:
 
 
 async def _has_dead_letters(queue: JobQueue) -> bool:
-    return bool(await queue.dead_letters())  # type: ignore[attr-defined]
+    return bool(await queue.dead_letters())

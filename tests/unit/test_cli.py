@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -73,3 +74,34 @@ def test_create_project_then_api_key(tmp_path: Path) -> None:
     assert key.returncode == 0 and json.loads(key.stdout)["publicKey"] != keys["publicKey"]
     missing = fathom("create-api-key", "nope", "--data-dir", data)
     assert missing.returncode == 2 and "Project nope not found" in missing.stderr
+
+
+def test_dead_letters_are_listed_and_requeued(tmp_path: Path) -> None:
+    from fathom.adapters.queue.local import LocalDurableQueue
+
+    data = tmp_path / "d"
+    data.mkdir()
+
+    async def fail_one_job() -> None:
+        queue = LocalDurableQueue(data / "queue.sqlite3", max_attempts=1)
+        await queue.enqueue("ingestion", {"key": "events/p/batch.json"})
+
+        async def reject(jobs: list) -> None:
+            raise ValueError("a plugin rejected it")
+
+        consuming = asyncio.create_task(queue.consume(reject))
+        while await queue.pending():
+            await asyncio.sleep(0.01)
+        consuming.cancel()
+        await asyncio.gather(consuming, return_exceptions=True)
+        await queue.close()
+
+    asyncio.run(fail_one_job())
+    listed = fathom("dead-letters", "--data-dir", str(data))
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    assert "ingestion" in line and "events/p/batch.json" in line
+    assert "attempts=1" in line and "ValueError: a plugin rejected it" in line
+    requeued = fathom("dead-letters", "--requeue", "--data-dir", str(data))
+    assert requeued.returncode == 0 and requeued.stdout.strip() == "1 job(s) requeued"
+    assert fathom("dead-letters", "--data-dir", str(data)).stdout == ""
