@@ -99,6 +99,15 @@ async def seed_once(client: TestClient, marker: str, batch: list[dict[str, Any]]
         assert response.status == 207 and not (await response.json())["errors"]
 
 
+async def wait_until_gone(client: TestClient, path: str, timeout: float = 5) -> None:
+    """Poll a GET until it answers 404; deletions are asynchronous."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await client.get(path, headers=basic_auth())).status != 404:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{path} is still there")
+        await asyncio.sleep(0.05)
+
+
 async def wait_for(
     client: TestClient, path: str, ready: Callable[[dict], bool], timeout: float = 15, **params: str
 ) -> dict:

@@ -7,7 +7,6 @@ and on ClickHouse over HTTP: the read queries (filters especially) must work on 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import Api, ids, seed_once, wait_for
+from tests.api.conftest import Api, ids, seed_once, wait_for, wait_until_gone
 from tests.conftest import PROJECT_ID, basic_auth
 
 T = "rc-trace"  # a trace with three observations and one score of each data type
@@ -610,12 +609,7 @@ async def test_deleted_trace_leaves_every_read(client: TestClient) -> None:
     await wait_for(client, f"/api/public/traces/{trace_id}", lambda t: len(t["observations"]) == 1)
     response = await client.delete(f"/api/public/traces/{trace_id}", headers=basic_auth())
     assert response.status == 200
-    for _ in range(100):
-        response = await client.get(f"/api/public/traces/{trace_id}", headers=basic_auth())
-        if response.status == 404:
-            break
-        await asyncio.sleep(0.05)
-    assert response.status == 404
+    await wait_until_gone(client, f"/api/public/traces/{trace_id}")
     listed = await client.get(
         "/api/public/traces", headers=basic_auth(), params={"userId": trace_id}
     )

@@ -26,7 +26,6 @@ Deliberate differences from upstream, kept on purpose:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import Api as JsonApi
-from tests.api.conftest import seed_once, wait_for
+from tests.api.conftest import seed_once, wait_for, wait_until_gone
 from tests.conftest import basic_auth
 
 BASE = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -231,12 +230,7 @@ async def test_delete_is_accepted_with_202(client: TestClient) -> None:
     response = await client.delete(f"/api/public/scores/{trace_id}-x", headers=basic_auth())
     assert response.status == 202
     assert await response.json() == {"message": "Score deletion queued successfully"}
-    for _ in range(100):
-        found = await client.get(f"{SCORES}/{trace_id}-x", headers=basic_auth())
-        if found.status == 404:
-            break
-        await asyncio.sleep(0.05)
-    assert found.status == 404
+    await wait_until_gone(client, f"{SCORES}/{trace_id}-x")
     # Upstream queues the deletion without looking the score up: unknown ids are accepted too.
     response = await client.delete("/api/public/scores/srp-never-was", headers=basic_auth())
     assert response.status == 202
