@@ -240,16 +240,6 @@ def _present(value: Any) -> bool:
     return value is not None and value is not False and value != "" and value != 0
 
 
-def merge_trace(
-    project_id: str,
-    trace_id: str,
-    events: list[TraceEvent],
-    stored: Trace | None,
-    now: datetime,
-) -> Trace:
-    return _merge_sorted_trace(project_id, trace_id, _sorted(events), stored, now)
-
-
 def _merge_sorted_trace(
     project_id: str,
     trace_id: str,

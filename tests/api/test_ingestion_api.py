@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -20,9 +19,9 @@ from fathom.core.usecases.access import CreateApiKey
 from fathom.entrypoints.bootstrap import Runtime
 from fathom.entrypoints.http.app import create_app
 from fathom.entrypoints.worker import Worker
-from fathom.plugins.hookspecs import hookimpl
 from tests.api.conftest import wait_for
 from tests.conftest import ORG_ID, PUBLIC_KEY, basic_auth, make_settings
+from tests.unit.test_worker_isolation import RejectPoisonTraces
 
 OBSERVATION_TYPES = [
     "span",
@@ -605,19 +604,6 @@ async def test_207_lists_envelope_ids_with_upstream_error_entries(client: TestCl
     ]
     issues = json.loads(body["errors"][0]["error"])
     assert [issue["path"] for issue in issues] == [["body", "id"]]
-
-
-class RejectPoisonTraces:
-    """An enricher plugin that rejects one trace, as a buggy plugin might: only the batch
-    holding that trace can fail, however the worker leases it."""
-
-    @hookimpl
-    def fathom_enrichers(self, settings: object) -> list[object]:
-        return [self]
-
-    def enrich(self, traces: list[Any], observations: list[Any]) -> None:
-        if any(trace.name == "poison" for trace in traces):
-            raise ValueError("this plugin rejects the poison trace")
 
 
 async def test_a_batch_that_cannot_be_processed_fails_alone(

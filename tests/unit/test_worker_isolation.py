@@ -13,6 +13,7 @@ from fathom.core.domain.tracing import Observation, Trace
 from fathom.core.ports.queue import Job, JobsFailed
 from fathom.entrypoints.settings import Settings
 from fathom.entrypoints.worker import Worker, failing_jobs
+from fathom.plugins.hookspecs import hookimpl
 from tests.unit.test_ingestion_worker_step import Blobs, SlowTelemetry, batch_job, worker_step
 
 
@@ -95,19 +96,24 @@ async def test_jobs_of_an_unknown_kind_fail_alone() -> None:
     assert handler.processed == ["0", "1"]
 
 
-class RejectingEnricher:
-    """A plugin that rejects one trace: the kind of failure only that trace's batch has."""
+class RejectPoisonTraces:
+    """An enricher plugin that rejects one trace, as a buggy plugin might: only the batch
+    holding that trace can fail, however the worker leases it."""
+
+    @hookimpl
+    def fathom_enrichers(self, settings: object) -> list[object]:
+        return [self]
 
     def enrich(self, traces: list[Trace], observations: list[Observation]) -> None:
         if any(trace.name == "poison" for trace in traces):
-            raise ValueError("enricher rejects the poison trace")
+            raise ValueError("this plugin rejects the poison trace")
 
 
 async def test_ingestion_batches_leased_with_a_failing_one_are_stored() -> None:
     blobs, telemetry = Blobs(), SlowTelemetry()
     jobs = [batch_job(blobs, f"b{i}", {"id": f"t{i}", "name": f"n{i}"}) for i in range(5)]
     jobs.insert(2, batch_job(blobs, "bad", {"id": "t-bad", "name": "poison"}))
-    step = worker_step(blobs, telemetry, enrichers=[RejectingEnricher()])
+    step = worker_step(blobs, telemetry, enrichers=[RejectPoisonTraces()])
     failed, cause = await failing_jobs(step, jobs)
     assert [job.id for job in failed] == ["bad"]
     assert "poison" in str(cause)
